@@ -1,0 +1,220 @@
+/**
+ * Latency and outcome recording. Latencies are integer microseconds in HdrHistograms (3
+ * significant digits, packed buckets so that per-interval histograms stay small), one histogram
+ * per operation type, plus one per time-series interval for the p99-over-time plot.
+ *
+ * Every operation that was due in the measurement window ends in exactly one of three counters:
+ * success (its latency is in the histogram), error, or timeout. Nothing is dropped: the
+ * generator counts an operation it could not even send in time as a timeout.
+ */
+import * as hdr from 'hdr-histogram-js';
+import type { OperationType } from './workload.js';
+
+export interface LatencySummaryMs {
+  readonly count: number;
+  readonly min: number;
+  readonly mean: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+}
+
+export interface OperationStatistics {
+  readonly operation: OperationType | 'total';
+  readonly count: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  /** Successful operations per second of measured time. */
+  readonly throughputPerSecond: number;
+  readonly latencyMs: LatencySummaryMs | null;
+  /** [percentile 0..100, latency ms] points for the HDR plot, denser towards 100. */
+  readonly percentileCurve: readonly (readonly [number, number])[];
+}
+
+export interface IntervalStatistics {
+  readonly startSeconds: number;
+  readonly throughputPerSecond: number;
+  readonly p99Ms: number | null;
+  readonly errors: number;
+}
+
+export interface ErrorSample {
+  readonly message: string;
+  readonly count: number;
+}
+
+export interface RunStatistics {
+  readonly durationSeconds: number;
+  readonly operations: readonly OperationStatistics[];
+  readonly total: OperationStatistics;
+  readonly timeSeries: readonly IntervalStatistics[];
+  /** How late the generator sent operations relative to their intended time (open loop). */
+  readonly sendLagMs: LatencySummaryMs | null;
+  readonly errorSamples: readonly ErrorSample[];
+}
+
+/** Distinct error messages kept as samples; the rest are still counted. */
+const ERROR_SAMPLES_MAX = 20;
+/** HDR plot resolution: points per halving of the remaining percentile distance. */
+const PERCENTILE_TICKS_PER_HALF = 5;
+
+function newHistogram(): hdr.Histogram {
+  return hdr.build({ bitBucketSize: 'packed', numberOfSignificantValueDigits: 3, lowestDiscernibleValue: 1 });
+}
+
+const usToMs = (us: number): number => Math.round(us) / 1000;
+
+export function summarize(histogram: hdr.Histogram): LatencySummaryMs | null {
+  if (histogram.totalCount === 0) return null;
+  return {
+    count: histogram.totalCount,
+    min: usToMs(histogram.minNonZeroValue),
+    mean: usToMs(histogram.mean),
+    p50: usToMs(histogram.getValueAtPercentile(50)),
+    p90: usToMs(histogram.getValueAtPercentile(90)),
+    p99: usToMs(histogram.getValueAtPercentile(99)),
+    p999: usToMs(histogram.getValueAtPercentile(99.9)),
+    max: usToMs(histogram.maxValue),
+  };
+}
+
+/** Percentiles 0, 1-2^(-1/t), 1-2^(-2/t)… up to the last distinct sample, then 100 (the max). */
+export function percentileCurve(histogram: hdr.Histogram): [number, number][] {
+  const count = histogram.totalCount;
+  if (count === 0) return [];
+  const points: [number, number][] = [];
+  const lastPercentile = 100 * (1 - 1 / count);
+  for (let step = 0; ; step++) {
+    const percentile = 100 * (1 - 0.5 ** (step / PERCENTILE_TICKS_PER_HALF));
+    if (percentile > lastPercentile || step > 400) break;
+    points.push([percentile, usToMs(histogram.getValueAtPercentile(percentile))]);
+  }
+  points.push([100, usToMs(histogram.maxValue)]);
+  return points;
+}
+
+interface OperationCounters {
+  readonly histogram: hdr.Histogram;
+  errors: number;
+  timeouts: number;
+}
+
+interface Interval {
+  readonly histogram: hdr.Histogram;
+  errors: number;
+}
+
+export class LatencyRecorder {
+  private readonly perOperation = new Map<OperationType, OperationCounters>();
+  private readonly intervals: Interval[] = [];
+  private readonly sendLag = newHistogram();
+  private readonly errorCounts = new Map<string, number>();
+  /** Outcomes so far, including warm-up: drives the live progress line. */
+  completedCount = 0;
+  failedCount = 0;
+
+  constructor(
+    private readonly measureStartUs: number,
+    private readonly measureEndUs: number,
+    private readonly intervalUs: number,
+  ) {}
+
+  /** Whether an operation intended at `intendedUs` belongs to the measurement (not warm-up, not after the end). */
+  measures(intendedUs: number): boolean {
+    return intendedUs >= this.measureStartUs && intendedUs < this.measureEndUs;
+  }
+
+  recordSuccess(operation: OperationType, intendedUs: number, completedUs: number): void {
+    this.completedCount++;
+    if (!this.measures(intendedUs)) return;
+    const latencyUs = Math.max(1, Math.round(completedUs - intendedUs));
+    this.counters(operation).histogram.recordValue(latencyUs);
+    this.interval(completedUs).histogram.recordValue(latencyUs);
+  }
+
+  recordError(operation: OperationType, intendedUs: number, completedUs: number, error: unknown): void {
+    this.failedCount++;
+    if (!this.measures(intendedUs)) return;
+    this.counters(operation).errors++;
+    this.interval(completedUs).errors++;
+    this.sampleError(error);
+  }
+
+  recordTimeout(operation: OperationType, intendedUs: number, noticedUs: number): void {
+    this.failedCount++;
+    if (!this.measures(intendedUs)) return;
+    this.counters(operation).timeouts++;
+    this.interval(noticedUs).errors++;
+  }
+
+  recordSendLag(intendedUs: number, sentUs: number): void {
+    if (this.measures(intendedUs)) this.sendLag.recordValue(Math.max(1, Math.round(sentUs - intendedUs)));
+  }
+
+  statistics(operationTypes: readonly OperationType[]): RunStatistics {
+    const durationSeconds = (this.measureEndUs - this.measureStartUs) / 1e6;
+    const total = { histogram: newHistogram(), errors: 0, timeouts: 0 };
+    const operations = operationTypes.map((type) => {
+      const counters = this.counters(type);
+      total.histogram.add(counters.histogram);
+      total.errors += counters.errors;
+      total.timeouts += counters.timeouts;
+      return this.operationStatistics(type, counters, durationSeconds);
+    });
+    const intervalSeconds = this.intervalUs / 1e6;
+    // The last interval may hold the drain after the end; report whole intervals of the window plus that tail.
+    const timeSeries = this.intervals.map((interval, index) => ({
+      startSeconds: index * intervalSeconds,
+      throughputPerSecond: (interval?.histogram.totalCount ?? 0) / intervalSeconds,
+      p99Ms: interval && interval.histogram.totalCount > 0 ? usToMs(interval.histogram.getValueAtPercentile(99)) : null,
+      errors: interval?.errors ?? 0,
+    }));
+    const errorSamples = [...this.errorCounts.entries()].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
+    return {
+      durationSeconds,
+      operations,
+      total: this.operationStatistics('total', total, durationSeconds),
+      timeSeries,
+      sendLagMs: summarize(this.sendLag),
+      errorSamples,
+    };
+  }
+
+  private operationStatistics(operation: OperationType | 'total', counters: OperationCounters, durationSeconds: number): OperationStatistics {
+    return {
+      operation,
+      count: counters.histogram.totalCount,
+      errors: counters.errors,
+      timeouts: counters.timeouts,
+      throughputPerSecond: counters.histogram.totalCount / durationSeconds,
+      latencyMs: summarize(counters.histogram),
+      percentileCurve: percentileCurve(counters.histogram),
+    };
+  }
+
+  private counters(operation: OperationType): OperationCounters {
+    let counters = this.perOperation.get(operation);
+    if (!counters) {
+      counters = { histogram: newHistogram(), errors: 0, timeouts: 0 };
+      this.perOperation.set(operation, counters);
+    }
+    return counters;
+  }
+
+  private interval(timeUs: number): Interval {
+    const index = Math.max(0, Math.floor((timeUs - this.measureStartUs) / this.intervalUs));
+    while (this.intervals.length <= index) this.intervals.push({ histogram: newHistogram(), errors: 0 });
+    return this.intervals[index];
+  }
+
+  private sampleError(error: unknown): void {
+    const code = (error as { code?: string } | null)?.code;
+    const message = `${code ?? 'ERROR'}: ${error instanceof Error ? error.message : String(error)}`;
+    const count = this.errorCounts.get(message);
+    if (count !== undefined) this.errorCounts.set(message, count + 1);
+    else if (this.errorCounts.size < ERROR_SAMPLES_MAX) this.errorCounts.set(message, 1);
+    else this.errorCounts.set('(other errors)', (this.errorCounts.get('(other errors)') ?? 0) + 1);
+  }
+}
