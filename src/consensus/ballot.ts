@@ -1,0 +1,41 @@
+/**
+ * Ballots of PaxosStore's per-instance Paxos: `(round, replicaId)`, compared lexicographically, so
+ * two replicas never use the same ballot and every replica can always pick a higher one.
+ *
+ * Round 0 is reserved for prepare-skip (DESIGN.md §4): the proposer of the value chosen at entry i
+ * may go straight to accept at entry i+1 with ballot `(0, self)`. Every prepare uses round ≥ 1, so
+ * any prepare pre-empts a prepare-skip. `BALLOT_ZERO` = `(0, 0)` means "nothing promised"; replica
+ * ids start at 1, so it is below every real ballot.
+ */
+
+export interface Ballot {
+  readonly round: number;
+  readonly replicaId: number;
+}
+
+export const BALLOT_ZERO: Ballot = Object.freeze({ round: 0, replicaId: 0 });
+
+export function compareBallots(a: Ballot, b: Ballot): number {
+  return a.round !== b.round ? a.round - b.round : a.replicaId - b.replicaId;
+}
+
+export function ballotsEqual(a: Ballot, b: Ballot): boolean {
+  return a.round === b.round && a.replicaId === b.replicaId;
+}
+
+export function maxBallot(a: Ballot, b: Ballot): Ballot {
+  return compareBallots(a, b) >= 0 ? a : b;
+}
+
+/** The prepare-skip ballot of `replicaId`: the lowest ballot that replica can use. */
+export function prepareSkipBallot(replicaId: number): Ballot {
+  return { round: 0, replicaId };
+}
+
+export function isPrepareSkipBallot(ballot: Ballot): boolean {
+  return ballot.round === 0 && ballot.replicaId !== 0;
+}
+
+export function formatBallot(ballot: Ballot): string {
+  return `${ballot.round}.${ballot.replicaId}`;
+}

@@ -1,0 +1,82 @@
+/**
+ * Evaluates a per-key operation (src/api/operations.ts) against the key's chosen entry. Called at
+ * the linearization point: for a write that is applied, the entry it was computed from is the one
+ * right before the entry that gets chosen for it; for a read or a write that is not applied, the
+ * chosen entry confirmed latest by a consistent read.
+ */
+import { fitsInt64, type KeyOperation, type KeyResult, parseInteger, type RequestId } from '../api/operations.js';
+import type { ChosenEntry, EntryPayload, SessionRecord } from './paxos-log.js';
+
+export type Evaluation =
+  /** The operation writes `value` (null: tombstone) at entry chosen+1 and then returns `result`. */
+  | { readonly kind: 'write'; readonly value: Uint8Array | null; readonly result: KeyResult }
+  /** Nothing is written: a read, or a precondition stopped the write. */
+  | { readonly kind: 'noWrite'; readonly result: KeyResult }
+  /** INCR on a value that is not an int64, or overflow: determinate error, nothing written. */
+  | { readonly kind: 'wrongType'; readonly message: string };
+
+export function currentValue(chosen: ChosenEntry): Uint8Array | null {
+  return chosen.payload?.value ?? null;
+}
+
+export function evaluate(operation: KeyOperation, chosen: ChosenEntry): Evaluation {
+  const version = chosen.entryId;
+  const current = currentValue(chosen);
+  const unchanged: Evaluation = { kind: 'noWrite', result: { applied: operation.kind === 'get', version, value: current } };
+  switch (operation.kind) {
+    case 'get':
+      return unchanged;
+    case 'set': {
+      if (operation.ifVersion !== undefined && operation.ifVersion !== version) return unchanged;
+      if (operation.onlyIfAbsent && current !== null) return unchanged;
+      if (operation.onlyIfPresent && current === null) return unchanged;
+      return { kind: 'write', value: operation.value, result: { applied: true, version: version + 1, value: current } };
+    }
+    case 'delete': {
+      if ((operation.ifVersion !== undefined && operation.ifVersion !== version) || current === null) return unchanged;
+      return { kind: 'write', value: null, result: { applied: true, version: version + 1, value: current } };
+    }
+    case 'incr': {
+      const base = parseInteger(current);
+      if (base === undefined) return { kind: 'wrongType', message: 'value is not an integer or out of range' };
+      const sum = base + operation.delta;
+      if (!fitsInt64(sum)) return { kind: 'wrongType', message: 'increment or decrement would overflow' };
+      const value = new TextEncoder().encode(sum.toString());
+      return { kind: 'write', value, result: { applied: true, version: version + 1, value } };
+    }
+    case 'append': {
+      const value = new Uint8Array((current?.length ?? 0) + operation.value.length);
+      if (current !== null) value.set(current, 0);
+      value.set(operation.value, current?.length ?? 0);
+      return { kind: 'write', value, result: { applied: true, version: version + 1, value } };
+    }
+  }
+}
+
+export type SessionLookup =
+  | { readonly kind: 'new' }
+  /** This request was already applied: return its original result. */
+  | { readonly kind: 'duplicate'; readonly result: KeyResult }
+  /** The client has since written a newer request on this key: this one's fate is unknown here. */
+  | { readonly kind: 'superseded' };
+
+export function lookUpSession(chosen: ChosenEntry, requestId: RequestId): SessionLookup {
+  const session = chosen.payload?.sessions.find((record) => record.clientId === requestId.clientId);
+  if (session === undefined || session.sequence < requestId.sequence) return { kind: 'new' };
+  if (session.sequence === requestId.sequence) return { kind: 'duplicate', result: session.result };
+  return { kind: 'superseded' };
+}
+
+/** The payload for entry chosen+1: new value plus the session table with this request first. */
+export function buildPayload(
+  chosen: ChosenEntry,
+  value: Uint8Array | null,
+  result: KeyResult,
+  proposerId: number,
+  requestId: RequestId,
+  sessionsMax: number,
+): EntryPayload {
+  const own: SessionRecord = { clientId: requestId.clientId, sequence: requestId.sequence, result };
+  const others = (chosen.payload?.sessions ?? []).filter((record) => record.clientId !== requestId.clientId);
+  return { value, proposerId, requestId, sessions: [own, ...others.slice(0, sessionsMax - 1)] };
+}

@@ -1,0 +1,171 @@
+/**
+ * The request procedures, written pseudo-synchronously as coroutines (generators) over the pure
+ * core: they call proposer actions on ReplicaCore and `yield` a Wait until the state they need
+ * arrives (src/scheduler/scheduler.ts drives them). Every loop is bounded by ConsensusConfig.
+ *
+ * Write (set/delete/incr/append, with preconditions) at entry i+1 = chosen+1:
+ *   1. dedup: if the chosen entry's session table has this request id, return its result;
+ *   2. evaluate against chosen i. If it writes, propose the new state at i+1 (prepare-skip when
+ *      allowed, else prepare/accept; the prepare also finishes whatever was accepted at i+1).
+ *      When i+1 is decided, go to 1: success is the session table naming this request, so a
+ *      write that lost entry i+1 to another value retries on i+2 (bounded → CONTENTION).
+ *      Linearization point: the moment i+1 is chosen; the write was computed from entry i, which
+ *      is exactly the state before it.
+ *   3. if it does not write (precondition false, or WRONG_TYPE), the local chosen entry may be
+ *      stale, so confirm it with a consistent read first and re-evaluate if it moved.
+ *
+ * Consistent read (leaseless, DESIGN.md §4): ask every peer for its chosen id and whether it
+ * accepted anything beyond it. If a majority (own state counted) is at our chosen id c with
+ * nothing accepted at c+1, return entry c. Why this is linearizable: a write acknowledged before
+ * the read started was chosen at some entry e by a majority that had accepted it; if e > c, at
+ * least one replica of that majority answered us, after the read started, either with a chosen
+ * id ≥ e > c or with an accepted value at c+1 (accepted state only grows until the entry is
+ * chosen; a replica accepts at c+2 only after learning c+1 chosen). Neither happened, so every
+ * acknowledged write is at or below c, and entry c is chosen, so returning it is legal at any
+ * point of the read. If a replica reports a later chosen entry, catch up and retry. If too many
+ * report an accepted-but-undecided value, drive entry c+1 to a decision with a prepare (which
+ * carries the highest accepted value forward); if the promising majority shows nothing accepted,
+ * that majority is itself the proof above, and entry c is returned.
+ */
+import type { KeyOperation, KeyResult, RequestId } from '../api/operations.js';
+import { PaxosStoreError } from '../errors.js';
+import type { Coroutine, Wait } from '../scheduler/scheduler.js';
+import type { Random } from '../util/random.js';
+import type { Ballot } from './ballot.js';
+import type { ConsensusConfig, ReplicaBugs } from './config.js';
+import { buildPayload, evaluate, lookUpSession } from './evaluate.js';
+import type { ChosenEntry, EntryPayload } from './paxos-log.js';
+import { keyName, type ReplicaCore } from './replica-core.js';
+
+export interface ProcedureContext {
+  readonly core: ReplicaCore;
+  readonly config: ConsensusConfig;
+  readonly random: Random;
+  readonly bugs: ReplicaBugs;
+}
+
+type ProposeOutcome = 'decided' | 'nothingToFinish' | 'noQuorum' | 'contention';
+type PhaseOutcome = 'decided' | 'ready' | 'preempted' | 'timeout';
+
+/** The coroutine of one client request on one key. */
+export function* executeOperation(context: ProcedureContext, key: Uint8Array, operation: KeyOperation, requestId: RequestId): Coroutine<KeyResult> {
+  const name = keyName(key);
+  if (operation.kind === 'get') {
+    const entry = operation.consistency === 'local' ? context.core.chosen(name) : yield* consistentRead(context, name);
+    return { applied: true, version: entry.entryId, value: entry.payload?.value ?? null };
+  }
+  return yield* write(context, name, operation, requestId);
+}
+
+function* write(context: ProcedureContext, name: string, operation: KeyOperation, requestId: RequestId): Coroutine<KeyResult> {
+  const { core, config } = context;
+  let lastFailure: ProposeOutcome = 'contention';
+  for (let attempt = 0; attempt < config.writeAttemptsMax; attempt++) {
+    const chosen = core.chosen(name);
+    const session = lookUpSession(chosen, requestId);
+    if (session.kind === 'duplicate') return session.result;
+    if (session.kind === 'superseded') {
+      throw new PaxosStoreError('PRECONDITION_FAILED', 'a newer request of this client was already applied to this key; the outcome of this one is unknown');
+    }
+    const evaluation = evaluate(operation, chosen);
+    if (evaluation.kind !== 'write') {
+      const confirmed = yield* consistentRead(context, name);
+      if (confirmed.entryId !== chosen.entryId) continue;
+      if (evaluation.kind === 'wrongType') throw new PaxosStoreError('WRONG_TYPE', evaluation.message);
+      return evaluation.result;
+    }
+    const payload = buildPayload(chosen, evaluation.value, evaluation.result, core.replicaId, requestId, config.sessionsMax);
+    const outcome = yield* propose(context, name, chosen.entryId + 1, payload);
+    if (outcome === 'noQuorum' || outcome === 'contention') lastFailure = outcome;
+  }
+  throw lastFailure === 'noQuorum'
+    ? new PaxosStoreError('NO_QUORUM', 'no majority answered in time; the write may still be chosen')
+    : new PaxosStoreError('CONTENTION', 'the write kept losing its entry to concurrent writes; it may still be chosen');
+}
+
+/** Returns an entry confirmed to be the latest chosen one at some point during the call. */
+function* consistentRead(context: ProcedureContext, name: string): Generator<Wait, ChosenEntry, boolean> {
+  const { core, config } = context;
+  if (context.bugs.localReadWithoutMajority) return core.chosen(name);
+  for (let round = 0; round < config.readRoundsMax; round++) {
+    const chosenId = core.chosen(name).entryId;
+    const readId = core.beginRead(name);
+    const canDecide = (): boolean => {
+      if (core.chosen(name).entryId !== chosenId) return true;
+      const status = core.readStatus(readId);
+      return status.clean >= core.majority || status.aheadPeer !== null || status.unclean > core.replicaIds.length - core.majority;
+    };
+    try {
+      yield { key: name, until: canDecide, ticks: config.readTimeoutTicks };
+      if (core.chosen(name).entryId !== chosenId) continue;
+      const status = core.readStatus(readId);
+      if (status.clean >= core.majority) return core.chosen(name);
+      if (status.aheadPeer !== null) {
+        core.requestFetch(name, status.aheadPeer);
+        yield { key: name, until: () => core.chosen(name).entryId !== chosenId, ticks: config.readTimeoutTicks };
+        continue;
+      }
+      if (status.unclean <= core.replicaIds.length - core.majority) continue; // timed out: ask again
+    } finally {
+      core.endRead(readId);
+    }
+    const outcome = yield* propose(context, name, chosenId + 1, null);
+    if (outcome === 'nothingToFinish' && core.chosen(name).entryId === chosenId) return core.chosen(name);
+  }
+  throw new PaxosStoreError('TIMEOUT', 'consistent read could not confirm the latest value in time');
+}
+
+/**
+ * Drives entry `entryId` to a decision, proposing `payload` if nothing else was accepted (or
+ * nothing at all when `payload` is null: returns 'nothingToFinish' when a majority promised and
+ * none of them had accepted anything).
+ */
+function* propose(context: ProcedureContext, name: string, entryId: number, payload: EntryPayload | null): Generator<Wait, ProposeOutcome, boolean> {
+  const { core, config, random } = context;
+  const decided = (): boolean => core.chosen(name).entryId >= entryId;
+  let failure: ProposeOutcome = 'contention';
+  for (let round = 0; round < config.proposeRoundsMax; round++) {
+    if (decided()) return 'decided';
+    if (round > 0) {
+      const backoffTicks = 1 + random.int(config.backoffTicks * 2 ** Math.min(round, 6));
+      yield { key: name, until: decided, ticks: backoffTicks };
+      if (decided()) return 'decided';
+    }
+    if (core.chosen(name).entryId + 1 !== entryId) return 'decided';
+    let ballot: Ballot;
+    if (payload !== null && round === 0 && core.canPrepareSkip(name)) {
+      ballot = core.acceptDirect(name, payload);
+    } else {
+      ballot = core.prepare(name);
+      const promised = (): boolean => core.instance(name).promisedCount(ballot) >= core.majority;
+      const phase1 = yield* awaitPhase(context, name, entryId, ballot, promised);
+      if (phase1 === 'decided') return 'decided';
+      if (phase1 !== 'ready') {
+        failure = phase1 === 'timeout' ? 'noQuorum' : 'contention';
+        continue;
+      }
+      const attempt = core.maybeAccept(name, ballot, payload);
+      if (attempt === 'nothingToFinish') return 'nothingToFinish';
+      if (attempt !== 'accepted') continue;
+    }
+    const phase2 = yield* awaitPhase(context, name, entryId, ballot, decided);
+    if (phase2 === 'decided' || decided()) return 'decided';
+    failure = phase2 === 'timeout' ? 'noQuorum' : 'contention';
+  }
+  return failure;
+}
+
+/** Waits for `goal`, retransmitting the own state every resendTicks, until preempted or timed out. */
+function* awaitPhase(context: ProcedureContext, name: string, entryId: number, ballot: Ballot, goal: () => boolean): Generator<Wait, PhaseOutcome, boolean> {
+  const { core, config } = context;
+  const decided = (): boolean => core.chosen(name).entryId >= entryId;
+  const preempted = (): boolean => core.isPreempted(name, entryId, ballot);
+  for (let waited = 0; waited < config.phaseTimeoutTicks; waited += config.resendTicks) {
+    yield { key: name, until: () => decided() || goal() || preempted(), ticks: config.resendTicks };
+    if (decided()) return 'decided';
+    if (goal()) return 'ready';
+    if (preempted()) return 'preempted';
+    core.broadcastState(name);
+  }
+  return 'timeout';
+}

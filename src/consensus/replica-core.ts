@@ -1,0 +1,356 @@
+/**
+ * The pure consensus core of one replica (one shard) for many keys: per key a trimmed PaxosLog
+ * (chosen entry i + the Instance of entry i+1), plus the bookkeeping of consistent reads.
+ *
+ * Inputs: `step(from, message)`, `tick()`, and the proposer actions the request coroutines call
+ * (`prepare`, `acceptDirect`, `maybeAccept`, `beginRead`, …). Outputs, etcd-raft "Ready" style:
+ * `takeEffects()` returns the records to persist (one per changed key, the encoded PaxosLog) and
+ * the messages to send; `takeTouchedKeys()` names the keys whose state changed. The caller must
+ * make the records durable before sending the messages (the scheduler does).
+ *
+ * Catch-up: every message carries the sender's chosen id for the key. A receiver that is ahead
+ * pushes its chosen entry (a full snapshot) to the sender; one that is behind asks the sender with
+ * `fetch` (rate-limited per key). Learning a chosen entry replaces the whole log of the key.
+ *
+ * State of keys is loaded lazily from storage (`load(key)`, synchronous like KvEngine.get), so
+ * recovery after a restart is "nothing to do": the first message or request for a key reads its
+ * durable record; views of other replicas start empty and refill from their next messages.
+ */
+import { assert } from '../util/assert.js';
+import { type Ballot, compareBallots, prepareSkipBallot } from './ballot.js';
+import type { ReplicaBugs } from './config.js';
+import { type AcceptAttempt, Instance, summarize } from './instance.js';
+import type { PeerMessage, ReadReplyMessage } from './messages.js';
+import { type ChosenEntry, decodePaxosLog, EMPTY_CHOSEN_ENTRY, type EntryPayload, encodePaxosLog, PRISTINE_ACCEPTOR_STATE, type PaxosLogRecord } from './paxos-log.js';
+
+/** One record for the group commit: the key and its encoded PaxosLog. */
+export interface PersistRecord {
+  readonly key: Uint8Array;
+  readonly value: Uint8Array;
+}
+
+export interface ReplicaCoreOptions {
+  readonly replicaId: number;
+  readonly replicaIds: readonly number[];
+  /** The durable PaxosLog record of a key, or undefined for a key never written here. */
+  readonly load: (key: Uint8Array) => Uint8Array | undefined;
+  readonly fetchIntervalTicks: number;
+  readonly bugs?: ReplicaBugs;
+  /** Observer for the simulator's agreement oracle: called whenever a chosen entry is learned. */
+  readonly onChosen?: (keyName: string, entry: ChosenEntry) => void;
+}
+
+interface KeyState {
+  readonly key: Uint8Array;
+  readonly name: string;
+  chosen: ChosenEntry;
+  instance: Instance;
+  lastFetchTick: number;
+  /** Last tick we pushed our chosen entry to each lagging peer (pushes are full snapshots). */
+  readonly lastPushTick: Map<number, number>;
+}
+
+export interface ReadStatus {
+  /** Replies (own state included) at the same chosen id with nothing accepted beyond it. */
+  readonly clean: number;
+  /** Replies that cannot vouch for the chosen id (accepted something beyond, or lagging). */
+  readonly unclean: number;
+  /** A replica that reported a later chosen entry, if any. */
+  readonly aheadPeer: number | null;
+}
+
+interface ReadTracker {
+  readonly name: string;
+  readonly chosenId: number;
+  readonly replies: Map<number, ReadReplyMessage>;
+}
+
+export function keyName(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}
+
+export class ReplicaCore {
+  readonly replicaId: number;
+  readonly replicaIds: readonly number[];
+  readonly peers: readonly number[];
+  readonly majority: number;
+  private readonly keys = new Map<string, KeyState>();
+  private readonly reads = new Map<number, ReadTracker>();
+  private nextReadId = 1;
+  private nowTicks = 0;
+  private readonly dirty = new Map<string, KeyState>();
+  private readonly stateSends = new Map<string, Set<number>>();
+  private sends = new Map<number, PeerMessage[]>();
+  private touched = new Set<string>();
+  private readonly bugs: ReplicaBugs;
+
+  constructor(private readonly options: ReplicaCoreOptions) {
+    this.replicaId = options.replicaId;
+    this.replicaIds = [...options.replicaIds];
+    assert(new Set(this.replicaIds).size === this.replicaIds.length, 'replica ids are distinct');
+    assert(this.replicaIds.every((id) => Number.isSafeInteger(id) && id >= 1), 'replica ids are positive integers');
+    this.peers = this.replicaIds.filter((id) => id !== this.replicaId);
+    this.majority = Math.floor(this.replicaIds.length / 2) + 1;
+    this.bugs = options.bugs ?? {};
+  }
+
+  // ── queries ────────────────────────────────────────────────────────────────────────────────
+
+  chosen(key: Uint8Array | string): ChosenEntry {
+    return this.state(key).chosen;
+  }
+
+  instance(key: Uint8Array | string): Instance {
+    return this.state(key).instance;
+  }
+
+  get now(): number {
+    return this.nowTicks;
+  }
+
+  // ── effects ────────────────────────────────────────────────────────────────────────────────
+
+  takeTouchedKeys(): Iterable<string> {
+    const touched = this.touched;
+    this.touched = new Set();
+    return touched;
+  }
+
+  takeEffects(): { records: PersistRecord[]; sends: Map<number, PeerMessage[]> } {
+    const records: PersistRecord[] = [];
+    for (const state of this.dirty.values()) {
+      const record: PaxosLogRecord = { chosen: state.chosen, open: state.instance.own };
+      records.push({ key: state.key, value: encodePaxosLog(record) });
+    }
+    this.dirty.clear();
+    for (const [name, peers] of this.stateSends) {
+      const state = this.keys.get(name)!;
+      for (const peer of peers) this.send(peer, this.paxosMessage(state, peer));
+    }
+    this.stateSends.clear();
+    const sends = this.sends;
+    this.sends = new Map();
+    return { records, sends };
+  }
+
+  tick(ticks = 1): void {
+    this.nowTicks += ticks;
+  }
+
+  // ── proposer actions (called by request coroutines) ─────────────────────────────────────────
+
+  /** Starts phase 1 at a ballot above every round seen for the open entry; returns the ballot. */
+  prepare(key: Uint8Array | string): Ballot {
+    const state = this.state(key);
+    const ballot: Ballot = { round: state.instance.highestRound() + 1, replicaId: this.replicaId };
+    state.instance.prepare(ballot);
+    this.ownStateChanged(state);
+    return ballot;
+  }
+
+  /**
+   * Prepare-skip is allowed only to the replica that proposed the value chosen at the previous
+   * entry, and only while its own state of the open entry is pristine. There is exactly one such
+   * replica per entry (one value is chosen per entry and it names one proposer), so the round-0
+   * ballot `(0, proposer)` carries one value at most; see Instance.acceptDirect for why the lowest
+   * ballot may skip phase 1.
+   */
+  canPrepareSkip(key: Uint8Array | string): boolean {
+    const state = this.state(key);
+    const owner = state.chosen.payload?.proposerId;
+    if (state.chosen.entryId === 0 || !state.instance.isPristine()) return false;
+    return owner === this.replicaId || this.bugs.prepareSkipByAnyReplica === true;
+  }
+
+  acceptDirect(key: Uint8Array | string, payload: EntryPayload): Ballot {
+    assert(this.canPrepareSkip(key), 'prepare-skip only for the proposer of the last chosen entry');
+    const state = this.state(key);
+    const ballot = prepareSkipBallot(this.replicaId);
+    state.instance.acceptDirect(ballot, payload);
+    this.ownStateChanged(state);
+    this.maybeLearnFromInstance(state);
+    return ballot;
+  }
+
+  maybeAccept(key: Uint8Array | string, ballot: Ballot, payload: EntryPayload | null): AcceptAttempt {
+    const state = this.state(key);
+    const before = state.instance.own;
+    const attempt = state.instance.maybeAccept(ballot, payload);
+    if (state.instance.own !== before) {
+      this.ownStateChanged(state);
+      this.maybeLearnFromInstance(state);
+    }
+    return attempt;
+  }
+
+  /** True when the own promise of the open entry went above `ballot` (another proposer won). */
+  isPreempted(key: Uint8Array | string, entryId: number, ballot: Ballot): boolean {
+    const state = this.state(key);
+    return state.instance.entryId === entryId && compareBallots(state.instance.own.promised, ballot) > 0;
+  }
+
+  /** Retransmits the own state of the open entry to every peer (lost messages, restarted peers). */
+  broadcastState(key: Uint8Array | string): void {
+    const state = this.state(key);
+    this.scheduleStateSends(state, this.peers);
+  }
+
+  /** Asks `peer` for its chosen entry of the key (it reported a later one). */
+  requestFetch(key: Uint8Array | string, peer: number): void {
+    const state = this.state(key);
+    this.send(peer, { type: 'fetch', key: state.key, chosenId: state.chosen.entryId });
+    state.lastFetchTick = this.nowTicks;
+  }
+
+  // ── consistent reads ────────────────────────────────────────────────────────────────────────
+
+  /** Opens a read round at the current chosen id and asks every peer. */
+  beginRead(key: Uint8Array | string): number {
+    const state = this.state(key);
+    const readId = this.nextReadId++;
+    this.reads.set(readId, { name: state.name, chosenId: state.chosen.entryId, replies: new Map() });
+    for (const peer of this.peers) this.send(peer, { type: 'readQuery', key: state.key, chosenId: state.chosen.entryId, readId });
+    return readId;
+  }
+
+  readStatus(readId: number): ReadStatus {
+    const tracker = this.reads.get(readId);
+    assert(tracker !== undefined, 'status of an open read');
+    const state = this.state(tracker.name);
+    let clean = state.chosen.entryId === tracker.chosenId && state.instance.own.accepted === null ? 1 : 0;
+    let unclean = 1 - clean;
+    let aheadPeer: number | null = null;
+    for (const [peer, reply] of tracker.replies) {
+      if (reply.chosenId > tracker.chosenId) aheadPeer = peer;
+      if (reply.chosenId === tracker.chosenId && !reply.acceptedBeyondChosen) clean++;
+      else unclean++;
+    }
+    return { clean, unclean, aheadPeer };
+  }
+
+  endRead(readId: number): void {
+    this.reads.delete(readId);
+  }
+
+  // ── input ───────────────────────────────────────────────────────────────────────────────────
+
+  step(from: number, message: PeerMessage): void {
+    assert(this.peers.includes(from), 'message from a peer');
+    const state = this.state(message.key);
+    this.touched.add(state.name);
+    this.compareChosen(state, from, message);
+    switch (message.type) {
+      case 'paxos':
+        this.onPaxos(state, from, message);
+        return;
+      case 'chosen':
+        this.learnChosen(state, message.entry);
+        return;
+      case 'fetch':
+        // Answered in compareChosen when we are ahead.
+        return;
+      case 'readQuery':
+        this.send(from, {
+          type: 'readReply',
+          key: state.key,
+          chosenId: state.chosen.entryId,
+          readId: message.readId,
+          acceptedBeyondChosen: state.instance.own.accepted !== null,
+        });
+        return;
+      case 'readReply': {
+        const tracker = this.reads.get(message.readId);
+        if (tracker !== undefined && tracker.name === state.name) tracker.replies.set(from, message);
+        return;
+      }
+    }
+  }
+
+  // ── internals ───────────────────────────────────────────────────────────────────────────────
+
+  private state(key: Uint8Array | string): KeyState {
+    const name = typeof key === 'string' ? key : keyName(key);
+    let state = this.keys.get(name);
+    if (state !== undefined) return state;
+    const bytes = typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'latin1')) : key;
+    const stored = this.options.load(bytes);
+    const record: PaxosLogRecord = stored === undefined ? { chosen: EMPTY_CHOSEN_ENTRY, open: PRISTINE_ACCEPTOR_STATE } : decodePaxosLog(stored);
+    state = {
+      key: bytes,
+      name,
+      chosen: record.chosen,
+      instance: new Instance(record.chosen.entryId + 1, this.replicaId, this.replicaIds, record.open, this.bugs),
+      lastFetchTick: Number.NEGATIVE_INFINITY,
+      lastPushTick: new Map(),
+    };
+    this.keys.set(name, state);
+    return state;
+  }
+
+  /** Catch-up in both directions, driven by the chosen id every message carries. */
+  private compareChosen(state: KeyState, from: number, message: PeerMessage): void {
+    const ours = state.chosen.entryId;
+    if (message.chosenId < ours && message.type !== 'chosen') {
+      const lastPush = state.lastPushTick.get(from) ?? Number.NEGATIVE_INFINITY;
+      if (message.type === 'fetch' || this.nowTicks - lastPush >= this.options.fetchIntervalTicks) {
+        this.send(from, { type: 'chosen', key: state.key, chosenId: ours, entry: state.chosen });
+        state.lastPushTick.set(from, this.nowTicks);
+      }
+    } else if (message.chosenId > ours && message.type !== 'chosen' && this.nowTicks - state.lastFetchTick >= this.options.fetchIntervalTicks) {
+      this.requestFetch(state.key, from);
+    }
+  }
+
+  private onPaxos(state: KeyState, from: number, message: Extract<PeerMessage, { type: 'paxos' }>): void {
+    if (message.entryId !== state.instance.entryId) return; // other entry: compareChosen did the catch-up
+    const { ownChanged, senderStale } = state.instance.onMessage(from, message.sender, message.viewOfReceiver);
+    if (ownChanged) this.ownStateChanged(state);
+    else if (senderStale) this.scheduleStateSends(state, [from]);
+    this.maybeLearnFromInstance(state);
+  }
+
+  private maybeLearnFromInstance(state: KeyState): void {
+    const proposal = state.instance.chosen();
+    if (proposal !== null) this.learnChosen(state, { entryId: state.instance.entryId, payload: proposal.payload });
+  }
+
+  private learnChosen(state: KeyState, entry: ChosenEntry): void {
+    this.options.onChosen?.(state.name, entry);
+    if (entry.entryId <= state.chosen.entryId) return;
+    assert(entry.payload !== null, 'a chosen entry above 0 has a payload');
+    state.chosen = entry;
+    state.instance = new Instance(entry.entryId + 1, this.replicaId, this.replicaIds, PRISTINE_ACCEPTOR_STATE, this.bugs);
+    this.dirty.set(state.name, state);
+    this.touched.add(state.name);
+  }
+
+  /** Own state changed: persist it, and tell everyone (all replicas learn from all, Algorithm 1). */
+  private ownStateChanged(state: KeyState): void {
+    this.dirty.set(state.name, state);
+    this.touched.add(state.name);
+    this.scheduleStateSends(state, this.peers);
+  }
+
+  private scheduleStateSends(state: KeyState, peers: readonly number[]): void {
+    let pending = this.stateSends.get(state.name);
+    if (pending === undefined) this.stateSends.set(state.name, (pending = new Set()));
+    for (const peer of peers) pending.add(peer);
+  }
+
+  private paxosMessage(state: KeyState, peer: number): PeerMessage {
+    return {
+      type: 'paxos',
+      key: state.key,
+      chosenId: state.chosen.entryId,
+      entryId: state.instance.entryId,
+      sender: state.instance.own,
+      viewOfReceiver: summarize(state.instance.viewOf(peer)),
+    };
+  }
+
+  private send(peer: number, message: PeerMessage): void {
+    let queue = this.sends.get(peer);
+    if (queue === undefined) this.sends.set(peer, (queue = []));
+    queue.push(message);
+  }
+}
