@@ -1,0 +1,244 @@
+/**
+ * The WebSocket front end on `/v1/ws` (protocol in ws-protocol.ts).
+ *
+ * Per connection:
+ * - at most `wsInFlightMax` requests between arrival and reply; one more is answered OVERLOADED
+ *   at once (a well-behaved client pipelines below the limit);
+ * - while the connection's unsent replies exceed `wsSendHighWaterBytes`, newly arrived requests
+ *   are parked (still counted in flight) and started when uWS reports the buffer drained, so a
+ *   slow reader stops generating work instead of growing the send buffer;
+ * - a reply that would push the unsent bytes past `wsSendBufferBytesMax` (a client that does not
+ *   read at all) closes the connection with 1008 rather than dropping the reply silently;
+ * - undecodable msgpack, or a frame without a usable id, closes it with 1007 and a reason; a
+ *   decodable but invalid request gets an error reply with its id;
+ * - messages above `wsFrameBytesMax` are refused by uWS itself, which closes the connection.
+ * Nothing on one connection affects another.
+ */
+import type { KeyOperation, RequestId } from '../../api/operations.js';
+import { PaxosStoreError } from '../../errors.js';
+import type { RequestMetrics } from '../../metrics/request-metrics.js';
+import type { Router } from '../../router/types.js';
+import type { UwsWebSocket, WebSocketBehavior } from '../uws.js';
+import { executeMany, type RequestIdSource } from './execute.js';
+import type { HttpLimits } from './limits.js';
+import {
+  type ClientFrame,
+  decodeMsgpack,
+  encodeFrame,
+  parseClientFrame,
+  type ServerFrame,
+  toWireError,
+} from './ws-protocol.js';
+
+export interface WsContext {
+  readonly router: Router;
+  readonly limits: HttpLimits;
+  readonly metrics: RequestMetrics;
+  readonly requestIds: RequestIdSource;
+}
+
+/** State of one connection, kept as uWS user data. */
+export interface WsConnection {
+  inFlight: number;
+  closed: boolean;
+  /** Requests waiting for the send buffer to drain below the high-water mark. */
+  parked: ClientFrame[];
+}
+
+/** uWS status of send(): the message was dropped because maxBackpressure would be exceeded. */
+const SEND_DROPPED = 2;
+const CLOSE_INVALID_PAYLOAD = 1007;
+const CLOSE_POLICY_VIOLATION = 1008;
+
+export class WsFrontend {
+  /** Open sockets, to close them on shutdown. */
+  readonly sockets = new Set<UwsWebSocket<WsConnection>>();
+
+  constructor(private readonly context: WsContext) {}
+
+  /** Sum of in-flight requests over all connections (for /v1/status and metrics). */
+  inFlight(): number {
+    let total = 0;
+    for (const socket of this.sockets) total += socket.getUserData().inFlight;
+    return total;
+  }
+
+  behavior(compressionDisabled: number): WebSocketBehavior<WsConnection> {
+    const { limits } = this.context;
+    return {
+      compression: compressionDisabled,
+      maxPayloadLength: limits.wsFrameBytesMax,
+      maxBackpressure: limits.wsSendBufferBytesMax,
+      idleTimeout: limits.wsIdleTimeoutSeconds,
+      sendPingsAutomatically: true,
+      upgrade: (res, req, context) => {
+        // Copy the handshake headers now: `req` is gone once this handler returns.
+        res.upgrade<WsConnection>(
+          { inFlight: 0, closed: false, parked: [] },
+          req.getHeader('sec-websocket-key'),
+          req.getHeader('sec-websocket-protocol'),
+          req.getHeader('sec-websocket-extensions'),
+          context,
+        );
+      },
+      open: (socket) => {
+        this.sockets.add(socket);
+      },
+      message: (socket, message) => this.onMessage(socket, message),
+      drain: (socket) => this.onDrain(socket),
+      close: (socket) => {
+        const connection = socket.getUserData();
+        connection.closed = true;
+        connection.parked.length = 0;
+        this.sockets.delete(socket);
+      },
+    };
+  }
+
+  private onMessage(socket: UwsWebSocket<WsConnection>, message: ArrayBuffer): void {
+    let decoded: unknown;
+    try {
+      // Decoded synchronously: `message` is neutered when this handler returns (copyBuffers keeps the fields).
+      decoded = decodeMsgpack(new Uint8Array(message));
+    } catch (error) {
+      socket.end(CLOSE_INVALID_PAYLOAD, closeReason(error));
+      return;
+    }
+    const parsed = parseClientFrame(decoded);
+    if (!parsed.ok) {
+      if (parsed.id === null) socket.end(CLOSE_INVALID_PAYLOAD, closeReason(parsed.error));
+      else this.send(socket, socket.getUserData(), { id: parsed.id, ok: false, error: toWireError(parsed.error) });
+      return;
+    }
+    const connection = socket.getUserData();
+    const { frame } = parsed;
+    if (connection.inFlight >= this.context.limits.wsInFlightMax) {
+      const error = new PaxosStoreError('OVERLOADED', `more than ${this.context.limits.wsInFlightMax} requests in flight`);
+      this.context.metrics.record('ws', frame.op, 'OVERLOADED', 0);
+      this.send(socket, connection, { id: frame.id, ok: false, error: toWireError(error) });
+      return;
+    }
+    connection.inFlight += 1;
+    if (connection.parked.length > 0 || socket.getBufferedAmount() > this.context.limits.wsSendHighWaterBytes) {
+      connection.parked.push(frame);
+    } else {
+      this.start(socket, frame);
+    }
+  }
+
+  private onDrain(socket: UwsWebSocket<WsConnection>): void {
+    const connection = socket.getUserData();
+    while (
+      !connection.closed &&
+      connection.parked.length > 0 &&
+      socket.getBufferedAmount() <= this.context.limits.wsSendHighWaterBytes
+    ) {
+      this.start(socket, connection.parked.shift()!);
+    }
+  }
+
+  private start(socket: UwsWebSocket<WsConnection>, frame: ClientFrame): void {
+    const startedMs = performance.now();
+    // Captured now: touching a closed uWS socket (even getUserData) throws.
+    const connection = socket.getUserData();
+    executeFrame(this.context, frame).then((reply) => {
+      connection.inFlight -= 1;
+      const outcome = reply.ok ? 'ok' : reply.error.code;
+      this.context.metrics.record('ws', frame.op, outcome, (performance.now() - startedMs) * 1000);
+      this.send(socket, connection, reply);
+    });
+  }
+
+  private send(socket: UwsWebSocket<WsConnection>, connection: WsConnection, reply: ServerFrame): void {
+    if (connection.closed) return;
+    const bytes = encodeFrame(reply);
+    let status = 0;
+    socket.cork(() => {
+      status = socket.send(bytes, true);
+    });
+    if (status === SEND_DROPPED) {
+      socket.end(CLOSE_POLICY_VIOLATION, 'send buffer limit exceeded: the client does not read its replies');
+    }
+  }
+
+  /** Ends every connection (1001 going away); their in-flight replies are dropped. */
+  closeAll(): void {
+    for (const socket of [...this.sockets]) socket.end(1001, 'server shutting down');
+  }
+}
+
+/** Runs one request against the router; never rejects (errors become error replies). */
+async function executeFrame(context: WsContext, frame: ClientFrame): Promise<ServerFrame> {
+  try {
+    checkFrameLimits(frame, context.limits);
+    switch (frame.op) {
+      case 'ping':
+        return { id: frame.id, ok: true };
+      case 'mget': {
+        const calls = frame.keys.map((key) => ({
+          key,
+          operation: { kind: 'get', consistency: frame.consistency ?? 'linearizable' } as const,
+        }));
+        return { id: frame.id, ok: true, results: await executeMany(context.router, calls, context.requestIds.next()) };
+      }
+      case 'mset': {
+        const calls = frame.entries.map(([key, value]) => ({ key, operation: { kind: 'set', value } as const }));
+        const requestId = frame.requestId ?? context.requestIds.next(Math.max(1, calls.length));
+        return { id: frame.id, ok: true, results: await executeMany(context.router, calls, requestId) };
+      }
+      default: {
+        const requestId: RequestId = frame.requestId ?? context.requestIds.next();
+        const result = await context.router.execute(frame.key, keyOperation(frame), requestId);
+        return { id: frame.id, ok: true, result };
+      }
+    }
+  } catch (error) {
+    return { id: frame.id, ok: false, error: toWireError(error) };
+  }
+}
+
+function keyOperation(frame: Extract<ClientFrame, { key: Uint8Array }>): KeyOperation {
+  switch (frame.op) {
+    case 'get':
+      return { kind: 'get', consistency: frame.consistency ?? 'linearizable' };
+    case 'set': {
+      const { value, ifVersion, onlyIfAbsent, onlyIfPresent } = frame;
+      return { kind: 'set', value, ifVersion, onlyIfAbsent, onlyIfPresent };
+    }
+    case 'delete':
+      return frame.ifVersion === undefined ? { kind: 'delete' } : { kind: 'delete', ifVersion: frame.ifVersion };
+    case 'incr':
+      return { kind: 'incr', delta: frame.delta };
+    case 'append':
+      return { kind: 'append', value: frame.value };
+  }
+}
+
+function checkFrameLimits(frame: ClientFrame, limits: HttpLimits): void {
+  const keys: Uint8Array[] = [];
+  const values: Uint8Array[] = [];
+  if ('key' in frame) keys.push(frame.key);
+  if ('value' in frame) values.push(frame.value);
+  if (frame.op === 'mget') keys.push(...frame.keys);
+  if (frame.op === 'mset') for (const [key, value] of frame.entries) keys.push(key) && values.push(value);
+  if ((frame.op === 'mget' || frame.op === 'mset') && keys.length > limits.batchItemsMax) {
+    throw new PaxosStoreError('REQUEST_TOO_LARGE', `at most ${limits.batchItemsMax} keys per ${frame.op}`);
+  }
+  for (const key of keys) {
+    if (key.length === 0) throw new PaxosStoreError('INVALID_ARGUMENT', 'empty key');
+    if (key.length > limits.keyBytesMax) {
+      throw new PaxosStoreError('KEY_TOO_LARGE', `key is ${key.length} bytes; the limit is ${limits.keyBytesMax}`);
+    }
+  }
+  for (const value of values) {
+    if (value.length > limits.valueBytesMax) {
+      throw new PaxosStoreError('VALUE_TOO_LARGE', `value is ${value.length} bytes; the limit is ${limits.valueBytesMax}`);
+    }
+  }
+}
+
+/** A close reason fits in a control frame (123 bytes). */
+function closeReason(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return Buffer.from(text).subarray(0, 120).toString('utf8').replace(/\uFFFD+$/, '');
+}
