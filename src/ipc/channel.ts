@@ -54,6 +54,10 @@ abstract class ChannelEnd {
   constructor(inbound: SharedArrayBuffer, outbound: SharedArrayBuffer) {
     this.producer = new RingProducer(outbound);
     this.consumer = new RingConsumer(inbound, { onMessage: (bytes) => this.onFrame(this.codec.decode(bytes)) });
+  }
+
+  /** Subclasses call this last in their constructor: the first drain may dispatch frames at once. */
+  protected startReceiving(): void {
     this.consumer.start();
   }
 
@@ -80,6 +84,9 @@ abstract class ChannelEnd {
   }
 
   private async drainOverflow(): Promise<void> {
+    // Start asynchronously, so that `send` has recorded this pump before the loop can end and
+    // clear it: the other thread frees space concurrently, so the loop may never need to wait.
+    await undefined;
     while (this.overflowFrames > 0 && !this.closed) {
       const next = this.overflow[this.overflowHead];
       if (!this.producer.tryWrite(next)) {
@@ -125,6 +132,7 @@ export class ShardClientChannel extends ChannelEnd {
     if (!Number.isInteger(this.inFlightMax) || this.inFlightMax < 1) {
       throw new PaxosStoreError('INVALID_ARGUMENT', `inFlightMax must be a positive integer, got ${this.inFlightMax}`);
     }
+    this.startReceiving();
   }
 
   get inFlight(): number {
@@ -239,6 +247,7 @@ export class ShardWorkerChannel extends ChannelEnd {
     this.done = new Promise<void>((resolve) => {
       this.finish = resolve;
     });
+    this.startReceiving();
   }
 
   get inFlight(): number {
