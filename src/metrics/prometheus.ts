@@ -47,7 +47,8 @@ function formatValue(value: number): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Number.POSITIVE_INFINITY) return '+Inf';
   if (value === Number.NEGATIVE_INFINITY) return '-Inf';
-  return String(value);
+  // 15 significant digits: drops binary floating-point noise (0.000189 rather than 0.00018899999999999999).
+  return String(Number(value.toPrecision(15)));
 }
 
 function escapeLabelValue(value: string): string {

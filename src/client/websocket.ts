@@ -1,0 +1,370 @@
+/**
+ * A minimal RFC 6455 WebSocket client over node:net / node:tls, so the client library needs no
+ * dependency (Node 20 has a global WebSocket only behind --experimental-websocket). It speaks
+ * what the PaxosStore server needs: binary messages, fragmentation, ping/pong, close; no
+ * extensions (no permessage-deflate), no subprotocols.
+ *
+ * Frame layout (RFC 6455 §5.2):
+ *
+ *    0               1               2               3
+ *    0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7 0 1 2 3 4 5 6 7
+ *   +-+-+-+-+-------+-+-------------+-------------------------------+
+ *   |F|R|R|R| opcode|M| payload len |   extended payload length     |
+ *   |I|S|S|S|  (4)  |A|     (7)     |  (16 bits if len = 126,       |
+ *   |N|V|V|V|       |S|             |   64 bits if len = 127)       |
+ *   | |1|2|3|       |K|             |                               |
+ *   +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
+ *   |  masking key (4 bytes, present iff MASK; client → server always masked)  |
+ *   +---------------------------------------------------------------+
+ *   |  payload (XOR-ed with the masking key byte i % 4 when masked)  |
+ *   +---------------------------------------------------------------+
+ *
+ * Opcodes: 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong. Control frames are never
+ * fragmented and carry at most 125 bytes. Frames from a server are never masked.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { PaxosStoreError } from '../errors.js';
+
+const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const HANDSHAKE_BYTES_MAX = 16 * 1024;
+const CONTROL_PAYLOAD_BYTES_MAX = 125;
+
+const OPCODE_CONTINUATION = 0x0;
+const OPCODE_TEXT = 0x1;
+const OPCODE_BINARY = 0x2;
+const OPCODE_CLOSE = 0x8;
+const OPCODE_PING = 0x9;
+const OPCODE_PONG = 0xa;
+
+export const CLOSE_NORMAL = 1000;
+export const CLOSE_PROTOCOL_ERROR = 1002;
+export const CLOSE_MESSAGE_TOO_BIG = 1009;
+/** Not sent on the wire: reported when the TCP connection ended without a close frame. */
+export const CLOSE_ABNORMAL = 1006;
+
+export interface WebSocketHandlers {
+  /** One complete message (text messages are delivered as their UTF-8 bytes). */
+  readonly onMessage: (data: Buffer) => void;
+  /** Called exactly once, however the connection ends. */
+  readonly onClose: (code: number, reason: string) => void;
+}
+
+export interface WebSocketConnectOptions {
+  readonly connectTimeoutMs: number;
+  /** Largest incoming message; a larger one closes the connection with 1009. */
+  readonly maxMessageBytes: number;
+}
+
+export class WebSocketConnection {
+  private readonly incoming = new ByteQueue();
+  private fragments: Buffer[] = [];
+  private fragmentsBytes = 0;
+  private closed = false;
+  private closeSent = false;
+
+  private constructor(
+    private readonly socket: net.Socket,
+    private readonly handlers: WebSocketHandlers,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  /** Opens the TCP (or TLS for wss:) connection and completes the opening handshake. */
+  static connect(url: URL, handlers: WebSocketHandlers, options: WebSocketConnectOptions): Promise<WebSocketConnection> {
+    return new Promise((resolve, reject) => {
+      const secure = url.protocol === 'wss:';
+      if (!secure && url.protocol !== 'ws:') {
+        reject(new PaxosStoreError('INVALID_ARGUMENT', `not a ws: or wss: URL: ${url.href}`));
+        return;
+      }
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const port = Number(url.port || (secure ? 443 : 80));
+      const socket = secure ? tls.connect({ host, port, servername: host }) : net.connect({ host, port });
+      socket.setNoDelay(true);
+      const key = randomBytes(16).toString('base64');
+      let header = Buffer.alloc(0);
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(
+          error instanceof PaxosStoreError ? error : new PaxosStoreError('IO_ERROR', `${url.href}: ${error.message}`),
+        );
+      };
+      const timer = setTimeout(
+        () => fail(new PaxosStoreError('TIMEOUT', `${url.href}: no handshake within ${options.connectTimeoutMs} ms`)),
+        options.connectTimeoutMs,
+      );
+      const onData = (chunk: Buffer) => {
+        header = Buffer.concat([header, chunk]);
+        const end = header.indexOf('\r\n\r\n');
+        if (end < 0) {
+          if (header.length > HANDSHAKE_BYTES_MAX) fail(new PaxosStoreError('PROTOCOL_ERROR', 'handshake response too long'));
+          return;
+        }
+        socket.off('data', onData);
+        socket.off('error', fail);
+        socket.off('close', onEarlyClose);
+        clearTimeout(timer);
+        const problem = checkHandshake(header.subarray(0, end).toString('latin1'), key);
+        if (problem !== undefined) {
+          socket.destroy();
+          reject(new PaxosStoreError('PROTOCOL_ERROR', `${url.href}: ${problem}`));
+          return;
+        }
+        const connection = new WebSocketConnection(socket, handlers, options.maxMessageBytes);
+        connection.attach(header.subarray(end + 4));
+        resolve(connection);
+      };
+      const onEarlyClose = () => fail(new Error('connection closed during the handshake'));
+      socket.on('data', onData);
+      socket.on('error', fail);
+      socket.on('close', onEarlyClose);
+      socket.write(
+        `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+    });
+  }
+
+  /** Bytes handed to the socket and not yet written to the kernel. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && !this.closeSent;
+  }
+
+  /** Sends one binary message; false when the connection is closing or closed (nothing sent). */
+  send(data: Uint8Array): boolean {
+    if (!this.isOpen) return false;
+    this.socket.write(encodeClientFrame(OPCODE_BINARY, data));
+    return true;
+  }
+
+  ping(payload: Uint8Array = new Uint8Array(0)): void {
+    if (this.isOpen) this.socket.write(encodeClientFrame(OPCODE_PING, payload));
+  }
+
+  /** Starts the closing handshake; the socket is destroyed if the server does not answer in time. */
+  close(code = CLOSE_NORMAL, reason = ''): void {
+    if (this.closed) return;
+    this.sendClose(code, reason);
+    setTimeout(() => this.finish(code, reason), 1000).unref();
+  }
+
+  /** Drops the TCP connection at once, without a closing handshake. */
+  destroy(reason = 'destroyed'): void {
+    this.finish(CLOSE_ABNORMAL, reason);
+  }
+
+  private attach(leftover: Buffer): void {
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('error', () => this.finish(CLOSE_ABNORMAL, 'socket error'));
+    this.socket.on('close', () => this.finish(CLOSE_ABNORMAL, 'connection lost'));
+    if (leftover.length > 0) queueMicrotask(() => this.onData(leftover));
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.incoming.push(chunk);
+    for (;;) {
+      const frame = readFrame(this.incoming, this.maxMessageBytes);
+      if (frame === undefined) return;
+      if (typeof frame === 'string') {
+        this.failConnection(frame === 'too big' ? CLOSE_MESSAGE_TOO_BIG : CLOSE_PROTOCOL_ERROR, frame);
+        return;
+      }
+      this.onFrame(frame);
+      if (this.closed) return;
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    switch (frame.opcode) {
+      case OPCODE_PING:
+        if (this.isOpen) this.socket.write(encodeClientFrame(OPCODE_PONG, frame.payload));
+        return;
+      case OPCODE_PONG:
+        return;
+      case OPCODE_CLOSE: {
+        const code = frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : 1005;
+        const reason = frame.payload.subarray(2).toString('utf8');
+        this.sendClose(code === 1005 ? CLOSE_NORMAL : code, '');
+        this.finish(code, reason);
+        return;
+      }
+      case OPCODE_TEXT:
+      case OPCODE_BINARY:
+      case OPCODE_CONTINUATION:
+        this.onDataFrame(frame);
+        return;
+      default:
+        this.failConnection(CLOSE_PROTOCOL_ERROR, `unknown opcode ${frame.opcode}`);
+    }
+  }
+
+  private onDataFrame(frame: Frame): void {
+    const continuing = this.fragments.length > 0;
+    if (frame.opcode === OPCODE_CONTINUATION ? !continuing : continuing) {
+      this.failConnection(CLOSE_PROTOCOL_ERROR, 'unexpected continuation or interleaved message');
+      return;
+    }
+    if (frame.fin && !continuing) {
+      this.handlers.onMessage(frame.payload);
+      return;
+    }
+    this.fragmentsBytes += frame.payload.length;
+    if (this.fragmentsBytes > this.maxMessageBytes) {
+      this.failConnection(CLOSE_MESSAGE_TOO_BIG, 'too big');
+      return;
+    }
+    this.fragments.push(frame.payload);
+    if (frame.fin) {
+      const message = Buffer.concat(this.fragments, this.fragmentsBytes);
+      this.fragments = [];
+      this.fragmentsBytes = 0;
+      this.handlers.onMessage(message);
+    }
+  }
+
+  private sendClose(code: number, reason: string): void {
+    if (this.closeSent || this.closed) return;
+    this.closeSent = true;
+    const reasonBytes = Buffer.from(reason, 'utf8').subarray(0, CONTROL_PAYLOAD_BYTES_MAX - 2);
+    const payload = Buffer.alloc(2 + reasonBytes.length);
+    payload.writeUInt16BE(code, 0);
+    reasonBytes.copy(payload, 2);
+    this.socket.write(encodeClientFrame(OPCODE_CLOSE, payload));
+  }
+
+  private failConnection(code: number, reason: string): void {
+    this.sendClose(code, reason);
+    this.socket.end();
+    this.finish(code, reason);
+  }
+
+  private finish(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    this.handlers.onClose(code, reason);
+  }
+}
+
+/** Returns a problem description, or undefined when the server accepted the upgrade properly. */
+function checkHandshake(head: string, key: string): string | undefined {
+  const [statusLine, ...headerLines] = head.split('\r\n');
+  if (!/^HTTP\/1\.1 101\b/.test(statusLine)) return `upgrade refused: ${statusLine}`;
+  const headers = new Map<string, string>();
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  if (headers.get('upgrade')?.toLowerCase() !== 'websocket') return 'missing Upgrade: websocket';
+  if (!/\bupgrade\b/i.test(headers.get('connection') ?? '')) return 'missing Connection: Upgrade';
+  const expected = createHash('sha1').update(key + HANDSHAKE_GUID).digest('base64');
+  if (headers.get('sec-websocket-accept') !== expected) return 'wrong Sec-WebSocket-Accept';
+  if (headers.has('sec-websocket-extensions')) return 'server chose an extension we did not offer';
+  return undefined;
+}
+
+interface Frame {
+  readonly fin: boolean;
+  readonly opcode: number;
+  readonly payload: Buffer;
+}
+
+/** Reads one frame from the queue: the frame, undefined when incomplete, or a protocol violation. */
+function readFrame(queue: ByteQueue, maxMessageBytes: number): Frame | string | undefined {
+  if (queue.length < 2) return undefined;
+  const head = queue.peek(Math.min(queue.length, 14));
+  const fin = (head[0] & 0x80) !== 0;
+  if ((head[0] & 0x70) !== 0) return 'reserved bits set without an extension';
+  const opcode = head[0] & 0x0f;
+  if ((head[1] & 0x80) !== 0) return 'a server must not mask frames';
+  let length = head[1] & 0x7f;
+  let headerBytes = 2;
+  if (length === 126) {
+    if (head.length < 4) return undefined;
+    length = head.readUInt16BE(2);
+    headerBytes = 4;
+  } else if (length === 127) {
+    if (head.length < 10) return undefined;
+    const high = head.readUInt32BE(2);
+    if (high > 0x1fffff) return 'too big';
+    length = high * 2 ** 32 + head.readUInt32BE(6);
+    headerBytes = 10;
+  }
+  if (opcode >= OPCODE_CLOSE && (!fin || length > CONTROL_PAYLOAD_BYTES_MAX)) return 'malformed control frame';
+  if (length > maxMessageBytes) return 'too big';
+  if (queue.length < headerBytes + length) return undefined;
+  queue.skip(headerBytes);
+  return { fin, opcode, payload: queue.take(length) };
+}
+
+/** Encodes one client frame: FIN set, masked with a fresh random key. */
+export function encodeClientFrame(opcode: number, payload: Uint8Array): Buffer {
+  const length = payload.length;
+  const headerBytes = length < 126 ? 2 : length <= 0xffff ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerBytes + 4 + length);
+  frame[0] = 0x80 | opcode;
+  if (length < 126) {
+    frame[1] = 0x80 | length;
+  } else if (length <= 0xffff) {
+    frame[1] = 0x80 | 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 0x80 | 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  const mask = randomBytes(4);
+  mask.copy(frame, headerBytes);
+  const start = headerBytes + 4;
+  for (let i = 0; i < length; i++) frame[start + i] = payload[i] ^ mask[i & 3];
+  return frame;
+}
+
+/** A FIFO of received chunks that hands out exact byte ranges without re-concatenating everything. */
+class ByteQueue {
+  private chunks: Buffer[] = [];
+  length = 0;
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
+  /** The first `count` bytes, without consuming them. */
+  peek(count: number): Buffer {
+    if (this.chunks[0].length >= count) return this.chunks[0].subarray(0, count);
+    return Buffer.concat(this.chunks, count);
+  }
+
+  skip(count: number): void {
+    this.take(count);
+  }
+
+  take(count: number): Buffer {
+    this.length -= count;
+    const first = this.chunks[0];
+    if (first !== undefined && first.length >= count) {
+      if (first.length === count) this.chunks.shift();
+      else this.chunks[0] = first.subarray(count);
+      return first.subarray(0, count);
+    }
+    const result = Buffer.allocUnsafe(count);
+    let filled = 0;
+    while (filled < count) {
+      const chunk = this.chunks[0];
+      const used = Math.min(chunk.length, count - filled);
+      chunk.copy(result, filled, 0, used);
+      filled += used;
+      if (used === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(used);
+    }
+    return result;
+  }
+}
