@@ -11,7 +11,7 @@
 import http from 'node:http';
 import { type ErrorCode, errorCatalogue, PaxosStoreError } from '../../errors.js';
 import type { BenchOperation } from '../workload.js';
-import type { BenchTarget, Endpoint, TargetOptions } from './types.js';
+import { type BenchTarget, type Endpoint, TARGET_SUPPORTS_SCAN, type TargetOptions } from './types.js';
 
 /** Bodies above this are not what a KV benchmark reads; refuse rather than buffer without bound. */
 const RESPONSE_BYTES_MAX = 64 * 1024 * 1024;
@@ -30,7 +30,7 @@ function errorFromResponse(status: number, body: Buffer): PaxosStoreError {
 
 export class HttpTarget implements BenchTarget {
   readonly name = 'http' as const;
-  readonly supportsScan = false;
+  readonly supportsScan = TARGET_SUPPORTS_SCAN.http;
   private readonly agents: http.Agent[];
   private readonly endpoints: Endpoint[];
 

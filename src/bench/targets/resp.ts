@@ -14,7 +14,7 @@
 import { type ErrorCode, errorCatalogue, PaxosStoreError } from '../../errors.js';
 import type { BenchOperation } from '../workload.js';
 import { RespConnection, type RespReply } from './resp-client.js';
-import type { BenchTarget, Endpoint, TargetOptions } from './types.js';
+import { type BenchTarget, type Endpoint, TARGET_SUPPORTS_SCAN, type TargetOptions } from './types.js';
 
 const RECONNECT_DELAY_MS = 100;
 
@@ -52,7 +52,7 @@ interface Slot {
 
 export class RespTarget implements BenchTarget {
   readonly name = 'resp' as const;
-  readonly supportsScan = true;
+  readonly supportsScan = TARGET_SUPPORTS_SCAN.resp;
   private readonly slots: Slot[];
   private closed = false;
 

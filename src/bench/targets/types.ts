@@ -11,7 +11,10 @@ export interface Endpoint {
   readonly port: number;
 }
 
-export type TargetName = 'resp' | 'http' | 'ws';
+export type TargetName = 'resp' | 'http';
+
+/** Known before connecting, so an impossible run is refused before any setup or preload. */
+export const TARGET_SUPPORTS_SCAN: Readonly<Record<TargetName, boolean>> = { resp: true, http: false };
 
 export interface TargetOptions {
   readonly endpoints: readonly Endpoint[];
