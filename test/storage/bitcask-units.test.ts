@@ -177,7 +177,9 @@ describe('bitcask keydir', () => {
     const previous = newLocation();
     const random = new Random(5);
     const keys = [0, 1, 127, 128, 16383, 16384, 65536].map((length) => random.bytes(length));
-    keys.forEach((key, index) => keydir.set(key, index, index, index, previous));
+    keys.forEach((key, index) => {
+      keydir.set(key, index, index, index, previous);
+    });
     keys.forEach((key, index) => {
       const slot = keydir.find(key);
       expect(keydir.offsetAt(slot)).toBe(index);
@@ -190,7 +192,9 @@ describe('bitcask hint file', () => {
   it('round-trips entries and rejects any damage or a length mismatch', () => {
     const builder = new HintBuilder();
     const keys = ['one', 'two', 'three'].map(bytes);
-    keys.forEach((key, index) => builder.add(key, 0, key.length, index * 100, 50 + index, index === 1));
+    keys.forEach((key, index) => {
+      builder.add(key, 0, key.length, index * 100, 50 + index, index === 1);
+    });
     const hint = builder.finish(1000);
     const seen: [string, number, number, boolean][] = [];
     expect(

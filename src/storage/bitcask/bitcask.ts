@@ -199,6 +199,8 @@ export class Bitcask implements KvEngine {
   private nextPlainId = 1;
   /** Id of the last committed merge (0 when none). */
   private mergeId = 0;
+  /** A merge whose commit marker write failed; its id must not be reused in this process. */
+  private mergeIdAbandoned = 0;
 
   private forming: CommitGroup | null = null;
   private syncing: CommitGroup | null = null;
@@ -264,7 +266,12 @@ export class Bitcask implements KvEngine {
   /** Opens (creating if needed) the store in `options.directory`, repairing what a crash left. */
   static async open(options: BitcaskOptions): Promise<Bitcask> {
     const engine = new Bitcask(options);
-    await engine.load();
+    try {
+      await engine.load();
+    } catch (error) {
+      await engine.abandon();
+      throw fromSystemError(error, `open ${engine.directory}`);
+    }
     return engine;
   }
 
@@ -551,7 +558,7 @@ export class Bitcask implements KvEngine {
       if (!file.durable) break;
       bytes += file.bytes;
       liveBytes += file.liveBytes;
-      if (file.plainId > this.mergeId) eligible = true;
+      if (file.plainId > Math.max(this.mergeId, this.mergeIdAbandoned)) eligible = true;
     }
     const deadBytes = bytes - liveBytes;
     if (!eligible || bytes === 0 || deadBytes < this.mergeTriggerDeadBytesMin || deadBytes / bytes < this.mergeTriggerDeadRatio) return;
@@ -569,7 +576,7 @@ export class Bitcask implements KvEngine {
     }
     const mergeId = inputs.reduce((highest, file) => Math.max(highest, file.plainId), 0);
     const summary: MergeSummary = { merged: false, inputFiles: inputs.length, outputFiles: 0, bytesBefore: 0, bytesAfter: 0, recordsCopied: 0 };
-    if (mergeId <= this.mergeId) return summary;
+    if (mergeId <= Math.max(this.mergeId, this.mergeIdAbandoned)) return summary;
     const job = this.mergeJob(mergeId, inputs);
     const reply: MergeReply = this.mergeExecution === 'worker' ? await mergePool().run(job) : await runMergeReply(this.fileSystem, job);
     if (!reply.ok) {
@@ -578,17 +585,26 @@ export class Bitcask implements KvEngine {
     }
     const outcome = reply.outcome;
     const outputs: { name: string; hint: Uint8Array; handle: FileHandle }[] = [];
+    let markerAttempted = false;
     try {
       for (let output = 0; output < outcome.outputCount; output++) {
         const name = mergeDataName(mergeId, output);
-        const hint = this.fileSystem.readFile(joinPath(this.directory, hintNameOf(name)));
-        outputs.push({ name, hint, handle: this.openFile(name, 'read') });
+        const handle = this.openFile(name, 'read');
+        outputs.push({ name, hint: this.fileSystem.readFile(joinPath(this.directory, hintNameOf(name))), handle });
+        if (!readHint(outputs[output].hint, handle.size(), () => {})) {
+          throw new PaxosStoreError('CORRUPTION', `merge output hint ${hintNameOf(name)} is damaged right after it was written`);
+        }
       }
-      // The commit point: after this marker is durable the outputs replace the inputs.
+      // The commit point: once this marker is durable the outputs replace the inputs.
+      markerAttempted = true;
       await this.fileSystem.writeFileAtomic(joinPath(this.directory, markerName(mergeId)), encodeMarker(mergeId, outcome.outputCount));
     } catch (error) {
       for (const output of outputs) output.handle.close();
-      this.removeMergeOutputs(mergeId);
+      // A failed marker write may still have left the marker on disk: then the outputs are the
+      // committed state for the next open, so they stay, and this merge id is never reused
+      // (rewriting outputs under an existing marker would not be crash safe).
+      if (markerAttempted) this.mergeIdAbandoned = mergeId;
+      else this.removeMergeOutputs(mergeId);
       throw fromSystemError(error, 'merge commit');
     }
     this.installMerge(mergeId, inputs, outputs, outcome);
@@ -776,6 +792,8 @@ export class Bitcask implements KvEngine {
     this.recovery.recordsDropped += result.recordsDropped;
     this.recovery.corruptRegions += result.corruptRegions;
     this.recovery.corruptBytes += result.corruptBytes;
+    // Everything the keydir now points at must be durable before it counts as the baseline: the
+    // bytes may be from writes whose sync failed before a restart without a power loss.
     if (result.validEndBytes < data.length) {
       this.recovery.bytesTruncated += data.length - result.validEndBytes;
       const writable = file.durable ? this.openFile(file.name, 'append') : file.handle;
@@ -787,6 +805,8 @@ export class Bitcask implements KvEngine {
         file.handle = this.openFile(file.name, 'read');
       }
       file.bytes = result.validEndBytes;
+    } else {
+      await file.handle.sync();
     }
     return builder;
   }
@@ -810,6 +830,14 @@ export class Bitcask implements KvEngine {
     await (this.forming ?? this.syncing)?.done.catch(() => {});
     await this.merging?.catch(() => {});
     while (this.background.size > 0) await Promise.all(this.background);
+    for (const file of this.files.values()) file.handle.close();
+    this.closed = true;
+  }
+
+  /** Releases what a failed open acquired. */
+  private async abandon(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled(this.background);
     for (const file of this.files.values()) file.handle.close();
     this.closed = true;
   }
