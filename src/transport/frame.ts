@@ -173,11 +173,16 @@ export class FrameDecoder {
     return result;
   }
 
-  /** The first `length` bytes without consuming them (copies only when they span chunks). */
+  /**
+   * The first `length` bytes without consuming them. When they span chunks, merges just the
+   * chunks needed (never all of them: a frame arriving in many small chunks stays linear).
+   */
   private peek(length: number): Buffer {
-    const first = this.chunks[0];
-    if (first.length >= length) return first.subarray(0, length);
-    this.chunks = [Buffer.concat(this.chunks)];
+    if (this.chunks[0].length < length) {
+      let count = 0;
+      for (let covered = 0; covered < length; count++) covered += this.chunks[count].length;
+      this.chunks.splice(0, count, Buffer.concat(this.chunks.slice(0, count)));
+    }
     return this.chunks[0].subarray(0, length);
   }
 

@@ -4,13 +4,18 @@
  *
  *   connector (dials)                                   acceptor (listens)
  *   hello     {identity C, nonce Nc}            ───►    checks cluster, shard index/count, C is a peer
- *             ◄───  challenge {identity A, nonce Na, proof A = HMAC(secret, "acceptor" · T)}
- *   checks A is the peer it dialled, verifies proof A
- *   proof     {proof C = HMAC(secret, "connector" · T)} ───►  verifies proof C
- *             ◄───  accepted {}      (or refused {reason}, then close, at any step)
+ *             ◄───  challenge {identity A, nonce Na}
+ *   checks A is the peer it dialled
+ *   proof     {proof C = HMAC(secret, "connector" · T)} ───►  verifies proof C (else refused)
+ *             ◄───  accepted {proof A = HMAC(secret, "acceptor" · T)}
+ *   verifies proof A (else drops the link)
+ *   (the acceptor may answer refused {reason} and close at any step)
  *
  *   T = JSON of [clusterId, shardIndex, shardCount, C.replicaId, A.replicaId], then Nc, then Na.
  *
+ * The connector proves itself first, so the acceptor — the side exposed to whoever can reach
+ * its port — is the one that logs and refuses a wrong secret; the connector still verifies the
+ * acceptor, so neither side talks to an impostor.
  * Both nonces are 32 fresh random bytes per connection, so a recorded proof is useless on any
  * other connection (replay); the role label keeps one side's proof from being reflected back as
  * the other's. Proofs are compared with `timingSafeEqual`. Any holder of the cluster secret can
@@ -23,6 +28,8 @@ import { PaxosStoreError } from '../errors.js';
 
 export const HANDSHAKE_PROTOCOL_VERSION = 1;
 export const NONCE_BYTES = 32;
+/** HMAC-SHA256 output. */
+const PROOF_BYTES = 32;
 /** Handshake frames are tiny; an unauthenticated connection may not send anything larger. */
 export const HANDSHAKE_FRAME_BYTES_MAX = 1024;
 
@@ -36,9 +43,9 @@ export interface LinkIdentity {
 
 export type HandshakeMessage =
   | { readonly kind: 'hello'; readonly protocol: number; readonly identity: LinkIdentity; readonly nonce: Uint8Array }
-  | { readonly kind: 'challenge'; readonly identity: LinkIdentity; readonly nonce: Uint8Array; readonly proof: Uint8Array }
+  | { readonly kind: 'challenge'; readonly identity: LinkIdentity; readonly nonce: Uint8Array }
   | { readonly kind: 'proof'; readonly proof: Uint8Array }
-  | { readonly kind: 'accepted' }
+  | { readonly kind: 'accepted'; readonly proof: Uint8Array }
   | { readonly kind: 'refused'; readonly reason: string };
 
 const packr = new Packr({ useRecords: false });
@@ -85,16 +92,11 @@ export function decodeHandshake(payload: Uint8Array): HandshakeMessage {
       if (typeof value.protocol !== 'number') throw malformed('protocol');
       return { kind: 'hello', protocol: value.protocol, identity: decodeIdentity(value.identity), nonce: decodeBytes(value.nonce, NONCE_BYTES, 'nonce') };
     case 'challenge':
-      return {
-        kind: 'challenge',
-        identity: decodeIdentity(value.identity),
-        nonce: decodeBytes(value.nonce, NONCE_BYTES, 'nonce'),
-        proof: decodeBytes(value.proof, 32, 'proof'),
-      };
+      return { kind: 'challenge', identity: decodeIdentity(value.identity), nonce: decodeBytes(value.nonce, NONCE_BYTES, 'nonce') };
     case 'proof':
-      return { kind: 'proof', proof: decodeBytes(value.proof, 32, 'proof') };
+      return { kind: 'proof', proof: decodeBytes(value.proof, PROOF_BYTES, 'proof') };
     case 'accepted':
-      return { kind: 'accepted' };
+      return { kind: 'accepted', proof: decodeBytes(value.proof, PROOF_BYTES, 'proof') };
     case 'refused':
       return { kind: 'refused', reason: typeof value.reason === 'string' ? value.reason.slice(0, 200) : 'no reason given' };
     default:

@@ -41,6 +41,7 @@ import {
   type LinkIdentity,
   newNonce,
   proofMatches,
+  type Transcript,
 } from './handshake.js';
 
 export interface PeerAddress {
@@ -487,6 +488,7 @@ export class PeerLinks<TMessage> {
     const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX);
     const connectorNonce = newNonce();
     let state: 'hello-sent' | 'proof-sent' | 'ready' = 'hello-sent';
+    let transcript: Transcript | undefined;
     let lastError: string | undefined;
     const fields = { peerId: peer.replicaId, host: address.host, port: address.port };
     const drop = (reason: string): void => {
@@ -518,16 +520,27 @@ export class PeerLinks<TMessage> {
         this.stats.authFailures++;
         drop(`refused by the peer: ${message.reason}`);
       } else if (state === 'hello-sent' && message.kind === 'challenge') {
-        const problem = this.checkAcceptor(peer.replicaId, message, connectorNonce);
+        const mismatch = identityMismatch(this.identity, message.identity);
+        const problem =
+          mismatch !== undefined
+            ? `the peer is mis-wired: ${mismatch}`
+            : message.identity.replicaId !== peer.replicaId
+              ? `dialled replica ${peer.replicaId} but replica ${message.identity.replicaId} answered`
+              : undefined;
         if (problem !== undefined) {
           this.stats.authFailures++;
           drop(problem);
           return;
         }
-        const transcript = { connector: this.identity, acceptorReplicaId: peer.replicaId, connectorNonce, acceptorNonce: message.nonce };
+        transcript = { connector: this.identity, acceptorReplicaId: peer.replicaId, connectorNonce, acceptorNonce: message.nonce };
         this.sendHandshake(socket, { kind: 'proof', proof: computeProof(this.secret, 'connector', transcript) });
         state = 'proof-sent';
       } else if (state === 'proof-sent' && message.kind === 'accepted') {
+        if (!proofMatches(computeProof(this.secret, 'acceptor', transcript!), message.proof)) {
+          this.stats.authFailures++;
+          drop('the peer failed to prove the cluster secret');
+          return;
+        }
         clearTimeout(authTimer);
         state = 'ready';
         slot.ready = true;
@@ -539,19 +552,6 @@ export class PeerLinks<TMessage> {
         throw new PaxosStoreError('PROTOCOL_ERROR', `unexpected ${message.kind} handshake in state ${state}`);
       }
     }, drop);
-  }
-
-  private checkAcceptor(expectedReplicaId: number, challenge: { identity: LinkIdentity; nonce: Uint8Array; proof: Uint8Array }, connectorNonce: Uint8Array): string | undefined {
-    const mismatch = identityMismatch(this.identity, challenge.identity);
-    if (mismatch !== undefined) return `the peer is mis-wired: ${mismatch}`;
-    if (challenge.identity.replicaId !== expectedReplicaId) return `dialled replica ${expectedReplicaId} but replica ${challenge.identity.replicaId} answered`;
-    const expected = computeProof(this.secret, 'acceptor', {
-      connector: this.identity,
-      acceptorReplicaId: expectedReplicaId,
-      connectorNonce,
-      acceptorNonce: challenge.nonce,
-    });
-    return proofMatches(expected, challenge.proof) ? undefined : 'the peer failed to prove the cluster secret';
   }
 
   private accept(socket: net.Socket): void {
@@ -568,6 +568,7 @@ export class PeerLinks<TMessage> {
     const decoder = new FrameDecoder(HANDSHAKE_FRAME_BYTES_MAX);
     let state: 'awaiting-hello' | 'awaiting-proof' | 'authenticated' | 'refused' = 'awaiting-hello';
     let hello: { identity: LinkIdentity; nonce: Uint8Array } | undefined;
+    let transcript: Transcript | undefined;
     const acceptorNonce = newNonce();
     const drop = (reason: string): void => {
       this.logger.warn('peer connection dropped', { ...fields, peerId: hello?.identity.replicaId, reason });
@@ -605,19 +606,18 @@ export class PeerLinks<TMessage> {
           refuse(problem);
           return;
         }
-        const transcript = { connector: message.identity, acceptorReplicaId: this.identity.replicaId, connectorNonce: message.nonce, acceptorNonce };
-        this.sendHandshake(socket, { kind: 'challenge', identity: this.identity, nonce: acceptorNonce, proof: computeProof(this.secret, 'acceptor', transcript) });
+        transcript = { connector: message.identity, acceptorReplicaId: this.identity.replicaId, connectorNonce: message.nonce, acceptorNonce };
+        this.sendHandshake(socket, { kind: 'challenge', identity: this.identity, nonce: acceptorNonce });
         state = 'awaiting-proof';
       } else if (state === 'awaiting-proof' && message.kind === 'proof') {
-        const transcript = { connector: hello!.identity, acceptorReplicaId: this.identity.replicaId, connectorNonce: hello!.nonce, acceptorNonce };
-        if (!proofMatches(computeProof(this.secret, 'connector', transcript), message.proof)) {
+        if (!proofMatches(computeProof(this.secret, 'connector', transcript!), message.proof)) {
           refuse('authentication failed: wrong cluster secret');
           return;
         }
         clearTimeout(authTimer);
         state = 'authenticated';
         decoder.frameBytesMax = this.frameBytesMax;
-        this.sendHandshake(socket, { kind: 'accepted' });
+        this.sendHandshake(socket, { kind: 'accepted', proof: computeProof(this.secret, 'acceptor', transcript!) });
         this.logger.info('peer connection authenticated', { ...fields, peerId: hello!.identity.replicaId });
       } else {
         refuse(`unexpected ${message.kind} handshake in state ${state}`);
