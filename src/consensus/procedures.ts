@@ -121,6 +121,25 @@ function* consistentRead(context: ProcedureContext, name: string): Generator<Wai
  * none of them had accepted anything).
  */
 function* propose(context: ProcedureContext, name: string, entryId: number, payload: EntryPayload | null): Generator<Wait, ProposeOutcome, boolean> {
+  const { core, config } = context;
+  const decided = (): boolean => core.chosen(name).entryId >= entryId;
+  // One proposal per key per replica at a time: requests queue here instead of duelling each
+  // other with ever higher ballots (they would livelock under load). Waiting is bounded.
+  const slotWaitTicks = config.phaseTimeoutTicks * config.proposeRoundsMax;
+  for (let waited = 0; core.isProposing(name); waited += config.resendTicks) {
+    if (waited >= slotWaitTicks) return 'contention';
+    yield { key: name, until: () => decided() || !core.isProposing(name), ticks: config.resendTicks };
+    if (decided()) return 'decided';
+  }
+  core.beginProposing(name);
+  try {
+    return yield* proposeRounds(context, name, entryId, payload);
+  } finally {
+    core.endProposing(name);
+  }
+}
+
+function* proposeRounds(context: ProcedureContext, name: string, entryId: number, payload: EntryPayload | null): Generator<Wait, ProposeOutcome, boolean> {
   const { core, config, random } = context;
   const decided = (): boolean => core.chosen(name).entryId >= entryId;
   let failure: ProposeOutcome = 'contention';

@@ -36,8 +36,6 @@ export interface ReplicaCoreOptions {
   readonly load: (key: Uint8Array) => Uint8Array | undefined;
   readonly fetchIntervalTicks: number;
   readonly bugs?: ReplicaBugs;
-  /** Observer for the simulator's agreement oracle: called whenever a chosen entry is learned. */
-  readonly onChosen?: (keyName: string, entry: ChosenEntry) => void;
 }
 
 interface KeyState {
@@ -76,6 +74,8 @@ export class ReplicaCore {
   readonly majority: number;
   private readonly keys = new Map<string, KeyState>();
   private readonly reads = new Map<number, ReadTracker>();
+  /** Keys with a proposal in progress here: one proposer per key per replica, so a replica's own requests never duel. */
+  private readonly proposing = new Set<string>();
   private nextReadId = 1;
   private nowTicks = 0;
   private readonly dirty = new Map<string, KeyState>();
@@ -187,6 +187,20 @@ export class ReplicaCore {
   isPreempted(key: Uint8Array | string, entryId: number, ballot: Ballot): boolean {
     const state = this.state(key);
     return state.instance.entryId === entryId && compareBallots(state.instance.own.promised, ballot) > 0;
+  }
+
+  isProposing(key: string): boolean {
+    return this.proposing.has(key);
+  }
+
+  beginProposing(key: string): void {
+    assert(!this.proposing.has(key), 'one proposer per key per replica');
+    this.proposing.add(key);
+  }
+
+  endProposing(key: string): void {
+    this.proposing.delete(key);
+    this.touched.add(key); // wakes the next request waiting to propose on this key
   }
 
   /** Retransmits the own state of the open entry to every peer (lost messages, restarted peers). */
@@ -315,7 +329,6 @@ export class ReplicaCore {
   }
 
   private learnChosen(state: KeyState, entry: ChosenEntry): void {
-    this.options.onChosen?.(state.name, entry);
     if (entry.entryId <= state.chosen.entryId) return;
     assert(entry.payload !== null, 'a chosen entry above 0 has a payload');
     state.chosen = entry;

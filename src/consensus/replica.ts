@@ -20,7 +20,6 @@ import { KEY_BYTES_MAX, type KvEngine, VALUE_BYTES_MAX_DEFAULT } from '../storag
 import type { Random } from '../util/random.js';
 import { type ConsensusConfig, type ReplicaBugs, resolveConsensusConfig } from './config.js';
 import type { PeerMessage } from './messages.js';
-import type { ChosenEntry } from './paxos-log.js';
 import { executeOperation, type ProcedureContext } from './procedures.js';
 import { keyName, type PersistRecord, ReplicaCore } from './replica-core.js';
 
@@ -67,8 +66,6 @@ export interface ReplicaOptions {
   readonly turns?: 'auto' | 'manual';
   /** TEST ONLY: protocol bugs for bug-injection tests. */
   readonly bugs?: ReplicaBugs;
-  /** Observer of every chosen entry learned (the simulator's agreement oracle). */
-  readonly onChosen?: (keyName: string, entry: ChosenEntry) => void;
 }
 
 export interface ReplicaCounters {
@@ -99,7 +96,6 @@ export class Replica {
       load: (key) => options.storage.load(key),
       fetchIntervalTicks: config.fetchIntervalTicks,
       bugs,
-      onChosen: options.onChosen,
     });
     const core = this.core;
     this.scheduler = new Scheduler<PersistRecord, PeerMessage>(
