@@ -66,16 +66,24 @@ function newHistogram(): hdr.Histogram {
 
 const usToMs = (us: number): number => Math.round(us) / 1000;
 
+/**
+ * The value at a percentile in ms. HdrHistogram answers with the top of the value's bucket, which
+ * can exceed the largest recorded value; clamp so that p99.9 ≤ max always holds in the output.
+ */
+function valueAtPercentileMs(histogram: hdr.Histogram, percentile: number): number {
+  return usToMs(Math.min(histogram.getValueAtPercentile(percentile), histogram.maxValue));
+}
+
 export function summarize(histogram: hdr.Histogram): LatencySummaryMs | null {
   if (histogram.totalCount === 0) return null;
   return {
     count: histogram.totalCount,
     min: usToMs(histogram.minNonZeroValue),
     mean: usToMs(histogram.mean),
-    p50: usToMs(histogram.getValueAtPercentile(50)),
-    p90: usToMs(histogram.getValueAtPercentile(90)),
-    p99: usToMs(histogram.getValueAtPercentile(99)),
-    p999: usToMs(histogram.getValueAtPercentile(99.9)),
+    p50: valueAtPercentileMs(histogram, 50),
+    p90: valueAtPercentileMs(histogram, 90),
+    p99: valueAtPercentileMs(histogram, 99),
+    p999: valueAtPercentileMs(histogram, 99.9),
     max: usToMs(histogram.maxValue),
   };
 }
@@ -89,7 +97,7 @@ export function percentileCurve(histogram: hdr.Histogram): [number, number][] {
   for (let step = 0; ; step++) {
     const percentile = 100 * (1 - 0.5 ** (step / PERCENTILE_TICKS_PER_HALF));
     if (percentile > lastPercentile || step > 400) break;
-    points.push([percentile, usToMs(histogram.getValueAtPercentile(percentile))]);
+    points.push([percentile, valueAtPercentileMs(histogram, percentile)]);
   }
   points.push([100, usToMs(histogram.maxValue)]);
   return points;
@@ -167,9 +175,9 @@ export class LatencyRecorder {
     // The last interval may hold the drain after the end; report whole intervals of the window plus that tail.
     const timeSeries = this.intervals.map((interval, index) => ({
       startSeconds: index * intervalSeconds,
-      throughputPerSecond: (interval?.histogram.totalCount ?? 0) / intervalSeconds,
-      p99Ms: interval && interval.histogram.totalCount > 0 ? usToMs(interval.histogram.getValueAtPercentile(99)) : null,
-      errors: interval?.errors ?? 0,
+      throughputPerSecond: interval.histogram.totalCount / intervalSeconds,
+      p99Ms: interval.histogram.totalCount > 0 ? valueAtPercentileMs(interval.histogram, 99) : null,
+      errors: interval.errors,
     }));
     const errorSamples = [...this.errorCounts.entries()].map(([message, count]) => ({ message, count })).sort((a, b) => b.count - a.count);
     return {

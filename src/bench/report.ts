@@ -122,7 +122,7 @@ function configTable(result: BenchResult | SweepResult): string {
     ['load', describeLoad(config.load)],
     ['target', `${config.target} ${config.endpoints.map((endpoint) => `${endpoint.host}:${endpoint.port}`).join(', ')}`],
     ['duration', `${config.durationSeconds} s after ${config.warmupSeconds} s warm-up; timeout ${config.timeoutMs} ms`],
-    ['preload', config.preload ? 'yes' : 'no'],
+    ['keys', `${config.keyPrefix}000000000000 … (${config.keyCount} keys${config.preload ? ', preloaded' : ''}); zipfian theta ${config.zipfianTheta}`],
     ['seed', String(config.seed)],
   ];
   return `<table class="config">${rows.map(([name, value]) => `<tr><th>${escapeHtml(name)}</th><td>${escapeHtml(value)}</td></tr>`).join('')}</table>`;
@@ -217,8 +217,8 @@ export function renderReport(result: BenchResult | SweepResult): string {
   const sweep = isSweepResult(result);
   const title = sweep ? 'paxosstore bench sweep' : 'paxosstore bench';
   const startedAt = sweep ? (result.runs.find((run) => run.result)?.result?.startedAt ?? '') : result.startedAt;
-  // `</` inside the JSON would end the script element early; `<\/` is the same JSON string.
-  const data = JSON.stringify(result).replace(/<\//g, '<\\/');
+  // A `</script` inside the JSON would end the element early; \u003c is the same JSON string.
+  const data = JSON.stringify(result).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en">
 <head>
