@@ -68,6 +68,18 @@ describe('MemoryRouter', () => {
     expect(text(router.peek('n').value)).toBe('1');
   });
 
+  it('forgets the oldest request ids beyond dedupEntriesMax', async () => {
+    const router = new MemoryRouter({ dedupEntriesMax: 2 });
+    const first = id('c');
+    await run(router, 'n', { kind: 'incr', delta: 1n }, first);
+    await run(router, 'n', { kind: 'incr', delta: 1n }, first);
+    expect(text(router.peek('n').value)).toBe('1');
+    await run(router, 'n', { kind: 'incr', delta: 1n });
+    await run(router, 'n', { kind: 'incr', delta: 1n });
+    await run(router, 'n', { kind: 'incr', delta: 1n }, first);
+    expect(text(router.peek('n').value)).toBe('4');
+  });
+
   it('copies stored values, so a caller reusing its buffer cannot change the store', async () => {
     const router = new MemoryRouter();
     const value = bytes('abc');

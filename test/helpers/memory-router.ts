@@ -49,6 +49,9 @@ export class MemoryRouter implements Router {
   private readonly keys = new Map<string, KeyState>();
   /** `clientId \0 sequence` → the key and the result of the write first executed with that id. */
   private readonly completedWrites = new Map<string, { readonly key: string; readonly result: KeyResult }>();
+  /** Dedup keys in insertion order, a ring of dedupEntriesMax slots; dedupNext is the oldest. */
+  private readonly dedupOrder: (string | undefined)[] = [];
+  private dedupNext = 0;
   private readonly failures: InjectedFailure[] = [];
   private readonly valueBytesMax: number;
   private readonly dedupEntriesMax: number;
@@ -142,9 +145,12 @@ export class MemoryRouter implements Router {
     if (next !== state) this.keys.set(name, next);
     if (result.applied) this.counters.writesApplied++;
     this.completedWrites.set(dedupKey, { key: name, result });
-    if (this.completedWrites.size > this.dedupEntriesMax) {
-      this.completedWrites.delete(this.completedWrites.keys().next().value as string);
-    }
+    // Forget the oldest entry through a ring of insertion order: O(1), where deleting a Map's first
+    // key is O(holes) in V8 once many entries have been deleted from its front.
+    const evicted = this.dedupOrder[this.dedupNext];
+    if (evicted !== undefined) this.completedWrites.delete(evicted);
+    this.dedupOrder[this.dedupNext] = dedupKey;
+    this.dedupNext = (this.dedupNext + 1) % this.dedupEntriesMax;
     return result;
   }
 }

@@ -34,6 +34,12 @@ const referenceBytesMin = 16 * 1024;
 const scratchBytes = 64 * 1024;
 const CRLF = Buffer.from('\r\n');
 const LINE_BREAKS = /[\r\n]/g;
+const OK_BYTES = Buffer.from('+OK\r\n');
+const NULL_BULK_BYTES = Buffer.from('$-1\r\n');
+
+function withoutLineBreaks(text: string): string {
+  return text.includes('\r') || text.includes('\n') ? text.replace(LINE_BREAKS, ' ') : text;
+}
 
 /**
  * Accumulates encoded replies. Small pieces are copied into a shared scratch buffer; `finish()`
@@ -47,12 +53,15 @@ export class ReplyEncoder {
   private chunks: Buffer[] = [];
 
   write(value: Reply): void {
+    // The two most frequent replies of a pipelined SET / GET-miss workload, pre-encoded.
+    if (value === reply.ok) return this.raw(OK_BYTES);
+    if (value === reply.nullBulk) return this.raw(NULL_BULK_BYTES);
     switch (value.kind) {
       case 'simple':
-        this.line(0x2b, value.text.replace(LINE_BREAKS, ' '));
+        this.line(0x2b, withoutLineBreaks(value.text));
         return;
       case 'error':
-        this.line(0x2d, value.text.replace(LINE_BREAKS, ' '));
+        this.line(0x2d, withoutLineBreaks(value.text));
         return;
       case 'integer':
         this.line(0x3a, value.value.toString());
@@ -65,7 +74,7 @@ export class ReplyEncoder {
           this.line(0x2a, '-1');
           return;
         }
-        this.line(0x2a, String(value.items.length));
+        this.header(0x2a, value.items.length);
         for (const item of value.items) this.write(item);
         return;
     }
@@ -85,7 +94,7 @@ export class ReplyEncoder {
       return;
     }
     const bytes = typeof value === 'string' ? Buffer.from(value) : value;
-    this.line(0x24, String(bytes.length));
+    this.header(0x24, bytes.length);
     if (bytes.length >= referenceBytesMin) {
       this.cut();
       this.chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -94,6 +103,21 @@ export class ReplyEncoder {
       this.raw(bytes);
       this.raw(CRLF);
     }
+  }
+
+  /** `<type byte><decimal n>\r\n` for a length, without building a string. */
+  private header(type: number, n: number): void {
+    this.reserve(20);
+    const scratch = this.scratch;
+    scratch[this.position++] = type;
+    const start = this.position;
+    do {
+      scratch[this.position++] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    } while (n > 0);
+    scratch.subarray(start, this.position).reverse();
+    scratch[this.position++] = 0x0d;
+    scratch[this.position++] = 0x0a;
   }
 
   /** `<type byte><ASCII text>\r\n` */
