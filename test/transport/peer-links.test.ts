@@ -194,6 +194,47 @@ describe('PeerLinks on loopback', () => {
     expect(a.received).toEqual([]);
   });
 
+  it('hangs up on a connection that does not authenticate within authTimeoutMs', async () => {
+    const a = await startNode(1, [2], { authTimeoutMs: 150 });
+    const silent = net.connect({ host: '127.0.0.1', port: a.port });
+    silent.on('error', () => {});
+    silent.resume();
+    const openedAt = performance.now();
+    await new Promise((resolve) => silent.once('close', resolve));
+    expect(performance.now() - openedAt).toBeGreaterThanOrEqual(140);
+    expect(a.logger.has('peer connection refused', /no authentication within 150 ms/)).toBe(true);
+  });
+
+  it('drops an acceptor that cannot prove the secret (the connector verifies too)', async () => {
+    // A fake acceptor that answers the handshake correctly except for its own proof.
+    const fake = net.createServer((socket) => {
+      socket.on('error', () => {});
+      const decoder = new FrameDecoder(1 << 20);
+      socket.on('data', (chunk: Buffer) => {
+        decoder.push(chunk);
+        for (let frame = decoder.next(); frame !== undefined; frame = decoder.next()) {
+          const message = decodeHandshake(frame.payload);
+          const reply =
+            message.kind === 'hello'
+              ? ({ kind: 'challenge', identity: { ...message.identity, replicaId: 2 }, nonce: newNonce() } as const)
+              : ({ kind: 'accepted', proof: new Uint8Array(32) } as const);
+          socket.write(encodeFrame(encodeHandshake(reply), FLAG_HANDSHAKE));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    try {
+      const a = await startNode(1, [2], { socketsPerPeer: 1 });
+      a.links.setPeerAddress(2, { host: '127.0.0.1', port: (fake.address() as net.AddressInfo).port });
+      a.links.send(2, { from: 1, sequence: 1 });
+      await expect.poll(() => a.logger.has('peer link dropped', /failed to prove the cluster secret/)).toBe(true);
+      expect(a.links.peerStatus(2)).toMatchObject({ connectedSockets: 0, queuedMessages: 1 });
+      expect(a.links.counters().linksEstablished).toBe(0);
+    } finally {
+      fake.close();
+    }
+  });
+
   it('drops garbage and malformed frames per connection while the legitimate link keeps working', async () => {
     const [a, b] = await startCluster(2, { socketsPerPeer: 1 });
     await allConnected([a, b], 1);
