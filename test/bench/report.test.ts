@@ -112,7 +112,12 @@ describe('HTML report', () => {
         await page.goto(pathToFileURL(file).href);
         const charts = await page.$$eval('svg.chart', (svgs) =>
           svgs.map((svg) => {
-            const paths = [...svg.querySelectorAll('path.series')] as SVGPathElement[];
+            // Typed structurally: the project compiles without the DOM lib.
+            const paths = [...svg.querySelectorAll('path.series')] as unknown as {
+              getAttribute(name: string): string | null;
+              getTotalLength(): number;
+              getBBox(): { width: number; height: number };
+            }[];
             return {
               title: svg.querySelector('.title')?.textContent,
               width: svg.getBoundingClientRect().width,
