@@ -54,8 +54,10 @@ export class ReplyEncoder {
 
   write(value: Reply): void {
     // The two most frequent replies of a pipelined SET / GET-miss workload, pre-encoded.
-    if (value === reply.ok) return this.raw(OK_BYTES);
-    if (value === reply.nullBulk) return this.raw(NULL_BULK_BYTES);
+    if (value === reply.ok || value === reply.nullBulk) {
+      this.raw(value === reply.ok ? OK_BYTES : NULL_BULK_BYTES);
+      return;
+    }
     switch (value.kind) {
       case 'simple':
         this.line(0x2b, withoutLineBreaks(value.text));
