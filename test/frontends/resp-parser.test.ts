@@ -2,15 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeReplies, reply } from '../../src/frontends/resp/encoder.js';
 import { RESP_PARSER_LIMITS_DEFAULT, RespParser } from '../../src/frontends/resp/parser.js';
 import { Random } from '../../src/util/random.js';
-
-const encodeCommand = (...words: (string | Uint8Array)[]): Buffer =>
-  Buffer.concat([
-    Buffer.from(`*${words.length}\r\n`),
-    ...words.flatMap((word) => {
-      const bytes = Buffer.from(word);
-      return [Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n')];
-    }),
-  ]);
+import { encodeCommand } from './resp-test-client.js';
 
 /** Feeds chunks and drains every complete command; returns commands as arrays of latin1 strings. */
 function parseAll(parser: RespParser, chunks: readonly Buffer[]): string[][] {

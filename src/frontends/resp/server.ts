@@ -257,8 +257,10 @@ class RespConnection {
     }
   }
 
+  /** No socket activity for idleTimeoutMs: close if nothing is pending, else look again later. */
   private onIdle(): void {
     if (this.idle) this.destroy();
+    else this.socket.setTimeout(this.limits.idleTimeoutMs);
   }
 }
 
