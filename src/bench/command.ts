@@ -24,7 +24,7 @@ export const EXIT_FAILED = 1;
 export const EXIT_BAD_ARGUMENTS = 2;
 export const EXIT_OPERATION_ERRORS = 3;
 
-const DEFAULT_ENDPOINTS: Readonly<Record<TargetName, string>> = { resp: '127.0.0.1:7100', http: '127.0.0.1:7101' };
+const DEFAULT_ENDPOINTS: Readonly<Record<TargetName, string>> = { resp: '127.0.0.1:7100', http: '127.0.0.1:7101', ws: '127.0.0.1:7101' };
 
 function number(name: string, check: (value: number) => boolean, expectation: string) {
   return (text: string): number => {
@@ -82,8 +82,8 @@ interface Flags {
 function buildProgram(): Command {
   return new Command('paxosstore bench')
     .description('Benchmark a PaxosStore cluster or any RESP server: YCSB workloads, open/closed loop, HDR latency, sweeps.')
-    .addOption(new Option('--target <protocol>', 'protocol to drive').choices(['resp', 'http']).default('resp'))
-    .option('--endpoints <list>', 'HOST:PORT[,HOST:PORT…]; clients are spread over them (default: resp 127.0.0.1:7100, http 127.0.0.1:7101)')
+    .addOption(new Option('--target <protocol>', 'protocol to drive: resp (Redis protocol), http (REST), ws (the WebSocket client)').choices(['resp', 'http', 'ws']).default('resp'))
+    .option('--endpoints <list>', 'HOST:PORT[,HOST:PORT…]; clients are spread over them (default: resp 127.0.0.1:7100, http and ws 127.0.0.1:7101)')
     .addOption(new Option('--workload <letter>', 'YCSB core workload').choices(['A', 'B', 'C', 'D', 'E', 'F']).default('A'))
     .option('--mix <mix>', 'custom mix instead of --workload, e.g. read=0.9,update=0.1 (read, update, insert, scan, rmw)', wrap(parseMix))
     .addOption(new Option('--distribution <name>', "key distribution (default: the workload's)").choices(['uniform', 'zipfian', 'latest']))

@@ -63,6 +63,11 @@ export async function openTarget(name: TargetName, options: TargetOptions): Prom
       return RespTarget.open(options);
     case 'http':
       return HttpTarget.open(options);
+    case 'ws': {
+      // Loaded on demand: the RESP and HTTP targets do not need the client's modules.
+      const { WebSocketTarget } = await import('./targets/websocket.js');
+      return WebSocketTarget.open(options);
+    }
   }
 }
 
@@ -112,6 +117,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
     clients: config.load.clients,
     pipeline: config.load.pipeline,
     connectTimeoutMs: config.connectTimeoutMs,
+    operationTimeoutMs: config.timeoutMs,
   });
   try {
     assertTargetCanRun(target, workload);

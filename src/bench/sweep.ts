@@ -236,7 +236,7 @@ export async function runSweep(config: BenchConfig, options: SweepOptions, runOp
     let cluster: StartedCluster | undefined;
     try {
       cluster = await startCluster(options, settings);
-      const endpoints = cluster.replicas.map((replica) => (config.target === 'http' ? replica.http : replica.resp));
+      const endpoints = cluster.replicas.map((replica) => (config.target === 'resp' ? replica.resp : replica.http));
       const result = await runBench({ ...config, endpoints }, runOptions);
       runs.push({ settings, result, error: null });
     } catch (error) {

@@ -72,13 +72,13 @@ describe('RESP connection against redis-server', () => {
   });
 
   it('surfaces error replies and refused connections as typed errors', async () => {
-    const target = await RespTarget.open({ endpoints: [{ host: '127.0.0.1', port: redis.port }], clients: 1, pipeline: 1, connectTimeoutMs: 1000 });
+    const target = await RespTarget.open({ endpoints: [{ host: '127.0.0.1', port: redis.port }], clients: 1, pipeline: 1, connectTimeoutMs: 1000, operationTimeoutMs: 1000 });
     const connection = await RespConnection.connect('127.0.0.1', redis.port);
     await connection.send(['RPUSH', 'a-list', 'x']);
     await connection.close();
     // GET on a list: redis answers -WRONGTYPE, which the target reports as an error.
     await expect(target.execute(0, { type: 'read', key: 'a-list' })).rejects.toMatchObject({ code: 'INTERNAL' });
     await target.close();
-    await expect(RespTarget.open({ endpoints: [{ host: '127.0.0.1', port: 1 }], clients: 1, pipeline: 1, connectTimeoutMs: 1000 })).rejects.toMatchObject({ code: 'IO_ERROR' });
+    await expect(RespTarget.open({ endpoints: [{ host: '127.0.0.1', port: 1 }], clients: 1, pipeline: 1, connectTimeoutMs: 1000, operationTimeoutMs: 1000 })).rejects.toMatchObject({ code: 'IO_ERROR' });
   });
 });

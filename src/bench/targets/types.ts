@@ -11,10 +11,10 @@ export interface Endpoint {
   readonly port: number;
 }
 
-export type TargetName = 'resp' | 'http';
+export type TargetName = 'resp' | 'http' | 'ws';
 
 /** Known before connecting, so an impossible run is refused before any setup or preload. */
-export const TARGET_SUPPORTS_SCAN: Readonly<Record<TargetName, boolean>> = { resp: true, http: false };
+export const TARGET_SUPPORTS_SCAN: Readonly<Record<TargetName, boolean>> = { resp: true, http: false, ws: true };
 
 export interface TargetOptions {
   readonly endpoints: readonly Endpoint[];
@@ -23,6 +23,8 @@ export interface TargetOptions {
   /** Requests each client keeps in flight at most (RESP pipelining, HTTP sockets per client). */
   readonly pipeline: number;
   readonly connectTimeoutMs: number;
+  /** The benchmark's per-operation timeout; targets whose client has its own deadline set it above this. */
+  readonly operationTimeoutMs: number;
 }
 
 export interface BenchTarget {
