@@ -48,9 +48,9 @@ export function randomFaultProfile(random: Random): FaultProfile {
     delayTicksMax: delayTicksMin + random.pick([0, 2, 5, 10, 25]),
     partitionRate: pickRate([0, 0, 0.002, 0.005, 0.01]),
     partitionTicksMax: random.range(20, 300),
-    crashRate: pickRate([0, 0.001, 0.002, 0.005, 0.01]),
+    crashRate: pickRate([0, 0.001, 0.002, 0.005, 0.01, 0.02]),
     downTicksMax: random.range(5, 200),
-    diskTicksMax: random.range(1, 4),
+    diskTicksMax: random.pick([1, 2, 3, 4, 10, 30]),
     slowDiskRate: pickRate([0, 0, 0.05, 0.2]),
     slowDiskTicksMax: random.range(10, 80),
   };

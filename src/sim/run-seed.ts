@@ -64,7 +64,7 @@ export function runSeed(options: SeedOptions): SeedReport {
     clientCount: random.range(3, 7),
     keys: Array.from({ length: keyCount }, (_, index) => `k${index}`),
     attemptTimeoutTicks: Math.max(300, 12 * profile.delayTicksMax),
-    retriesMax: 4,
+    retriesMax: random.range(0, 3),
     thinkTicksMax: 15,
   });
   const faults = random.fork();

@@ -108,6 +108,17 @@ export class Workload {
   }
 
   private onAnswer(clientId: string, request: PendingRequest, outcome: CompletionOutcome<KeyResult>): void {
+    // An earlier attempt of a retried write may still be running at another replica and apply
+    // later, so "not applied" or WRONG_TYPE from a retry only says what this attempt saw: the
+    // request's fate is unknown (dedup guarantees at most one application, not which attempt).
+    const retriedWrite = request.attempt > 1 && request.operation.kind !== 'get';
+    const notApplied = outcome.ok ? !outcome.value.applied : DETERMINATE_ERROR_CODES.has(outcome.error.code);
+    if (retriedWrite && notApplied) {
+      this.pending.delete(clientId);
+      this.record(clientId, request, Number.POSITIVE_INFINITY, { type: 'unknown' });
+      this.scheduleNext(clientId, this.random.range(1, this.options.thinkTicksMax));
+      return;
+    }
     if (outcome.ok) {
       this.lastVersion.set(request.key, outcome.value.version);
       this.finish(clientId, request, { type: 'ok', result: outcome.value });
