@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KeyOperation, RequestId } from '../../src/api/operations.js';
@@ -136,5 +138,26 @@ describe('shard channel with a real worker thread', () => {
     expect((await Promise.all(calls)).map((result) => result.version)).toEqual([0, 1, 2]);
     await client.shutdown();
     expect(await exited).toBe(0);
+  });
+
+  it('lets a whole process exit on its own after shutdown (no handle left behind)', async () => {
+    const channelModule = fileURLToPath(new URL('../../dist/src/ipc/channel.js', import.meta.url));
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      import { createChannelBuffers, ShardClientChannel } from ${JSON.stringify(channelModule)};
+      const buffers = createChannelBuffers({ requestRingBytes: 4096, replyRingBytes: 4096 });
+      new Worker(${JSON.stringify(echoWorkerFile)}, { workerData: buffers, execArgv: [] });
+      const client = new ShardClientChannel(buffers);
+      const results = await Promise.all(Array.from({ length: 500 }, (_, sequence) =>
+        client.execute(Buffer.from('k'), { kind: 'delete' }, { clientId: 'c', timestampMs: 0, sequence })));
+      await client.shutdown();
+      console.log(results.length);
+    `;
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      );
+    });
+    expect(output.trim()).toBe('500');
   });
 });
