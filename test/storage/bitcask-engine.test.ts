@@ -2,7 +2,6 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PaxosStoreError } from '../../src/errors.js';
 import { Bitcask, closeMergePool } from '../../src/storage/bitcask/bitcask.js';
 import { KEY_BYTES_MAX } from '../../src/storage/engine.js';
 import { SimulatedFileSystem } from '../../src/storage/sim-file-system.js';

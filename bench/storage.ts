@@ -1,0 +1,128 @@
+import { mkdirSync, rmSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ClassicLevel } from 'classic-level';
+import { open as openLmdb } from 'lmdb';
+import { Bench } from 'tinybench';
+import { Bitcask, closeMergePool } from '../src/storage/bitcask/bitcask.js';
+import { Random } from '../src/util/random.js';
+
+/**
+ * Bitcask against lmdb-js and classic-level, same data, same run (DESIGN.md §9):
+ *
+ * 1. Durable puts of 100-byte values, group-committed in batches of PUT_BATCH: each iteration
+ *    issues PUT_BATCH puts and waits until all are durable.
+ *      Bitcask       PUT_BATCH concurrent `put` calls → one group commit (one fdatasync)
+ *      lmdb          PUT_BATCH concurrent async `put` calls → one write transaction (lmdb
+ *                    batches the puts of one turn; commit is synced since noSync is off)
+ *      classic-level one `batch` of PUT_BATCH puts with `{ sync: true }`
+ * 2. Random point gets over GET_KEYS keys loaded into each store: Bitcask `get` vs lmdb
+ *    `getBinary` vs classic-level `getSync`, the same random key sequence for each.
+ *
+ * Run: `npm run bench:storage` (or `node dist/bench/storage.js`); BENCH_GET_KEYS and
+ * BENCH_TIME_MS override the sizes. Data goes to `.bench-tmp/` in the repo and is removed.
+ */
+
+const PUT_BATCH = 100;
+const VALUE_BYTES = 100;
+const GET_KEYS = Number(process.env.BENCH_GET_KEYS ?? 1_000_000);
+const GETS_PER_ITERATION = 1000;
+const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 3000);
+const LOAD_CHUNK = 10_000;
+
+const repositoryRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
+const root = join(repositoryRoot, '.bench-tmp', `storage-${process.pid}`);
+
+const keyOf = (index: number): Buffer => Buffer.from(`key:${String(index).padStart(12, '0')}`);
+
+interface Row {
+  name: string;
+  opsPerSecond: number;
+}
+
+async function measure(rows: Row[], name: string, operationsPerIteration: number, task: () => unknown): Promise<void> {
+  const bench = new Bench({ time: TIME_MS, warmupTime: 300 });
+  bench.add(name, task);
+  await bench.run();
+  const result = bench.tasks[0].result;
+  if (result.state !== 'completed') throw new Error(`${name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
+  rows.push({ name, opsPerSecond: (operationsPerIteration / result.period) * 1000 });
+  console.log(`  ${name}: ${Math.round((operationsPerIteration / result.period) * 1000).toLocaleString('en-US')} ops/s`);
+}
+
+function table(title: string, rows: Row[], subject: string): void {
+  const subjectRow = rows.find((row) => row.name.startsWith(subject))!;
+  console.log(`\n${title}`);
+  console.log('| engine | ops/s | Bitcask ÷ engine |');
+  console.log('|---|---:|---:|');
+  for (const row of rows) {
+    const ratio = row === subjectRow ? '—' : `${(subjectRow.opsPerSecond / row.opsPerSecond).toFixed(2)}×`;
+    console.log(`| ${row.name} | ${Math.round(row.opsPerSecond).toLocaleString('en-US')} | ${ratio} |`);
+  }
+}
+
+async function main(): Promise<void> {
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  console.log(`storage bench: ${cpus().length} cores, Node ${process.version}, ${new Date().toISOString()}`);
+  const value = new Random(1).bytes(VALUE_BYTES);
+  const bitcask = await Bitcask.open({ directory: join(root, 'bitcask'), mergeTriggerDeadRatio: Number.POSITIVE_INFINITY });
+  const lmdb = openLmdb<Buffer, Buffer>({ path: join(root, 'lmdb'), encoding: 'binary', keyEncoding: 'binary' });
+  const level = new ClassicLevel<Buffer, Buffer>(join(root, 'level'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await level.open();
+  try {
+    // ── 1. durable group-committed puts ──
+    console.log(`\ndurable puts, ${VALUE_BYTES}-byte values, batches of ${PUT_BATCH}`);
+    const putRows: Row[] = [];
+    let next = GET_KEYS; // distinct from the keys of the get test
+    const batchKeys = (): Buffer[] => Array.from({ length: PUT_BATCH }, () => keyOf(next++));
+    await measure(putRows, 'Bitcask put ×100 concurrent, one group commit', PUT_BATCH, () =>
+      Promise.all(batchKeys().map((key) => bitcask.put(key, value))),
+    );
+    await measure(putRows, 'lmdb async put ×100 concurrent, one transaction', PUT_BATCH, () =>
+      Promise.all(batchKeys().map((key) => lmdb.put(key, Buffer.from(value)))),
+    );
+    await measure(putRows, 'classic-level batch(100, {sync: true})', PUT_BATCH, () =>
+      level.batch(batchKeys().map((key) => ({ type: 'put' as const, key, value: Buffer.from(value) })), { sync: true }),
+    );
+
+    // ── 2. random point gets over GET_KEYS keys ──
+    console.log(`\nloading ${GET_KEYS.toLocaleString('en-US')} keys into each store`);
+    for (let start = 0; start < GET_KEYS; start += LOAD_CHUNK) {
+      const keys = Array.from({ length: Math.min(LOAD_CHUNK, GET_KEYS - start) }, (_, offset) => keyOf(start + offset));
+      await Promise.all(keys.map((key) => bitcask.put(key, value)));
+      await lmdb.transaction(() => {
+        for (const key of keys) lmdb.put(key, Buffer.from(value));
+      });
+      await level.batch(keys.map((key) => ({ type: 'put' as const, key, value: Buffer.from(value) })));
+    }
+    const random = new Random(2);
+    const sequence = Array.from({ length: 1 << 16 }, () => keyOf(random.int(GET_KEYS)));
+    let cursor = 0;
+    const getRows: Row[] = [];
+    const getLoop = (get: (key: Buffer) => Uint8Array | undefined) => () => {
+      for (let index = 0; index < GETS_PER_ITERATION; index++) {
+        const found = get(sequence[cursor++ & 0xffff]);
+        if (found === undefined || found.length !== VALUE_BYTES) throw new Error('bench: a loaded key is missing');
+      }
+    };
+    console.log(`\nrandom point gets over ${GET_KEYS.toLocaleString('en-US')} keys`);
+    await measure(getRows, 'Bitcask get', GETS_PER_ITERATION, getLoop((key) => bitcask.get(key)));
+    await measure(getRows, 'lmdb getBinary', GETS_PER_ITERATION, getLoop((key) => lmdb.getBinary(key)));
+    await measure(getRows, 'classic-level getSync', GETS_PER_ITERATION, getLoop((key) => level.getSync(key)));
+
+    table(`durable puts (${VALUE_BYTES}-byte values, batches of ${PUT_BATCH})`, putRows, 'Bitcask');
+    table(`random point gets over ${GET_KEYS.toLocaleString('en-US')} keys`, getRows, 'Bitcask');
+    const keydir = bitcask.stats();
+    console.log(`\nBitcask keydir: ${keydir.keys} keys, ${(keydir.keydirBytes / keydir.keys).toFixed(1)} bytes/key including key bytes`);
+  } finally {
+    await bitcask.close();
+    await closeMergePool();
+    await lmdb.close();
+    await level.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();
