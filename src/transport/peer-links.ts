@@ -453,17 +453,33 @@ export class PeerLinks<TMessage> {
     }, delayMs);
   }
 
-  /** Reads frames from a socket into `onFrame`; the first malformed frame drops the connection. */
-  private readFrames(socket: net.Socket, decoder: FrameDecoder, onFrame: (frame: DecodedFrame) => void, drop: (reason: string) => void): void {
+  /**
+   * Reads frames from a socket into `onFrame`; the first malformed frame drops the connection.
+   * `onFrame` returns the validated messages of a data frame (or nothing for a handshake frame);
+   * they are delivered outside the parsing guard, so an error thrown by the `onMessages`
+   * callback is the caller's and never passes for a malformed frame.
+   */
+  private readFrames(
+    socket: net.Socket,
+    decoder: FrameDecoder,
+    onFrame: (frame: DecodedFrame) => { peerId: number; messages: TMessage[] } | undefined,
+    drop: (reason: string) => void,
+  ): void {
     socket.on('data', (chunk: Buffer) => {
-      if (socket.destroyed) return;
       decoder.push(chunk);
-      try {
-        for (let frame = decoder.next(); frame !== undefined && !socket.destroyed; frame = decoder.next()) onFrame(frame);
-      } catch (error) {
-        if (!(error instanceof PaxosStoreError)) throw error;
-        this.stats.malformedFrames++;
-        drop(error.message);
+      while (!socket.destroyed) {
+        let delivery: { peerId: number; messages: TMessage[] } | undefined;
+        try {
+          const frame = decoder.next();
+          if (frame === undefined) return;
+          delivery = onFrame(frame);
+        } catch (error) {
+          if (!(error instanceof PaxosStoreError)) throw error;
+          this.stats.malformedFrames++;
+          drop(error.message);
+          return;
+        }
+        if (delivery !== undefined) this.onMessages(delivery.peerId, delivery.messages);
       }
     });
   }
@@ -513,7 +529,7 @@ export class PeerLinks<TMessage> {
       else if (slot.failures === 0 && lastError !== undefined) this.logger.warn('peer link cannot connect, retrying with backoff', { ...fields, error: lastError });
       this.scheduleReconnect(peer, slot);
     });
-    this.readFrames(socket, decoder, (frame) => {
+    this.readFrames(socket, decoder, (frame): undefined => {
       if ((frame.flags & FLAG_HANDSHAKE) === 0) throw new PaxosStoreError('PROTOCOL_ERROR', 'the acceptor sent data on an outbound link');
       const message = decodeHandshake(frame.payload);
       if (message.kind === 'refused') {
@@ -589,11 +605,8 @@ export class PeerLinks<TMessage> {
       this.inbound.delete(socket);
     });
     this.readFrames(socket, decoder, (frame) => {
-      if (state === 'refused') return;
-      if (state === 'authenticated') {
-        this.deliver(hello!.identity.replicaId, frame);
-        return;
-      }
+      if (state === 'refused') return undefined;
+      if (state === 'authenticated') return { peerId: hello!.identity.replicaId, messages: this.decodeMessages(frame) };
       if ((frame.flags & FLAG_HANDSHAKE) === 0) {
         refuse('data before authentication');
         return;
@@ -633,8 +646,8 @@ export class PeerLinks<TMessage> {
     return undefined;
   }
 
-  /** Decodes and validates a data frame, then hands its messages to the callback. */
-  private deliver(peerId: number, frame: DecodedFrame): void {
+  /** Decodes and validates the messages of a data frame (PROTOCOL_ERROR when anything is off). */
+  private decodeMessages(frame: DecodedFrame): TMessage[] {
     if ((frame.flags & FLAG_HANDSHAKE) !== 0) throw new PaxosStoreError('PROTOCOL_ERROR', 'handshake frame after authentication');
     let messages: unknown;
     try {
@@ -649,6 +662,6 @@ export class PeerLinks<TMessage> {
     this.stats.framesReceived++;
     this.stats.bytesReceived += frame.wireBytes;
     this.stats.messagesReceived += messages.length;
-    this.onMessages(peerId, messages as TMessage[]);
+    return messages as TMessage[];
   }
 }
