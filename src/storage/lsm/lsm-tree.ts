@@ -343,7 +343,12 @@ export class LsmTree implements OrderedKvEngine {
     const group = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
-    const error = roomError ?? (await this.commitGroup(group));
+    let error: PaxosStoreError | null;
+    try {
+      error = roomError ?? (await this.commitGroup(group));
+    } catch (unexpected) {
+      error = fromSystemError(unexpected, 'WAL commit');
+    }
     if (error) {
       this.failGroup(group, error);
       return;
@@ -375,8 +380,9 @@ export class LsmTree implements OrderedKvEngine {
       bytes.set(write.record, offset);
       offset += write.record.length;
     }
-    const start = wal.size();
+    let start: number;
     try {
+      start = wal.size();
       wal.append(bytes);
     } catch (error) {
       // A failed append writes nothing (the file layer cuts a partial write).
@@ -425,6 +431,7 @@ export class LsmTree implements OrderedKvEngine {
   private async waitForMemtableRoom(): Promise<PaxosStoreError | null> {
     while (this.frozen.length >= this.options.immutableMemtablesMax) {
       this.scheduleBackground();
+      if (this.background === null) return new PaxosStoreError('CLOSED', 'the LSM tree is closing');
       await this.background;
       if (this.frozen.length >= this.options.immutableMemtablesMax && this.backgroundError) return this.backgroundError;
     }

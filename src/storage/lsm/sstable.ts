@@ -67,7 +67,7 @@ export function tableFileName(number: number): string {
 export class TableWriter {
   private readonly handle: FileHandle;
   private readonly block = new BlockBuilder();
-  private readonly buffer = new ByteWriter(WRITE_BUFFER_BYTES + 65536);
+  private readonly buffer = new ByteWriter(16384);
   private readonly index = new ByteWriter(4096);
   private hashes = new Uint32Array(1024);
   private hashCount = 0;
