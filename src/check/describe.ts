@@ -5,13 +5,16 @@
  */
 import type { KeyOperation } from '../api/operations.js';
 import type { HistoryOperation, Outcome } from './history.js';
-import type { CheckResult, KeyHistory } from './linearizability.js';
+import { frontierAfter, type KeyHistory } from './key-history.js';
+import type { CheckResult } from './linearizability.js';
 import type { SearchOperation } from './search.js';
 import { applyOperation, type Expectation, INITIAL_STATE, type RegisterState, step } from './model.js';
 
 const VALUE_PREVIEW_BYTES_MAX = 32;
 /** Operations of the partial linearization shown before the stuck point. */
 const CONTEXT_OPERATIONS_MAX = 8;
+/** Writes with unknown outcome shown among the candidates at the stuck point (the latest ones). */
+const UNKNOWN_CANDIDATES_SHOWN_MAX = 6;
 
 export function formatValue(value: Uint8Array | null): string {
   if (value === null) return 'null';
@@ -82,24 +85,30 @@ export function describeStuckPoint(window: KeyHistory, partial: readonly number[
   const contextStart = Math.max(0, partial.length - CONTEXT_OPERATIONS_MAX);
   lines.push(`Longest partial linearization: ${partial.length} operations${contextStart > 0 ? `; the last ${partial.length - contextStart}` : ''}:`);
   if (partial.length === 0) lines.push(`  (none: not even the first operation fits the initial state ${formatState(INITIAL_STATE)})`);
+  if (new Set(partial).size < partial.length) {
+    lines.push('  (a write with unknown outcome may appear more than once: the pass that proved the violation let them take effect repeatedly, which only allows more)');
+  }
   for (let position = contextStart; position < partial.length; position++) {
     lines.push(`  ${formatHistoryOperation(window.origins[partial[position]])}   ⇒ ${formatState(states[position])}`);
   }
 
-  const linearized = new Set(partial);
-  const remaining = window.operations.map((_, index) => index).filter((index) => !linearized.has(index));
-  const deadline = Math.min(...remaining.filter((index) => window.operations[index].outcome.type !== 'unknown').map((index) => window.operations[index].returnTime));
-  const candidates = remaining.filter((index) => window.operations[index].invokeTime <= deadline);
-  // Unknown writes that would change nothing here are no part of the story: leave them out.
-  const relevant = candidates.filter((index) => {
+  const { returnTime, candidates } = frontierAfter(window, partial);
+  const known = candidates.filter((index) => window.operations[index].outcome.type !== 'unknown');
+  // Unknown writes that would change nothing here are no part of the story; of the others, the
+  // latest few are shown (a long history can have hundreds pending).
+  const effective = candidates.filter((index) => {
     const { operation, outcome } = window.operations[index];
-    return outcome.type !== 'unknown' || step(state, operation, outcome) !== state;
+    return outcome.type === 'unknown' && step(state, operation, outcome) !== state;
   });
-  lines.push(`At state ${formatState(state)} none of the operations that may come next fits (an operation that returned at ${deadline} must come before anything invoked later):`);
+  const unknownShown = effective.slice(-UNKNOWN_CANDIDATES_SHOWN_MAX);
+  const relevant = [...unknownShown, ...known];
+  lines.push(`At state ${formatState(state)} none of the operations that may come next fits (an operation that returned at ${returnTime} must come before anything invoked later):`);
   for (const index of relevant) {
     lines.push(`  ${formatHistoryOperation(window.origins[index])}: ${whyNotNext(state, window.operations[index], window.origins[index])}`);
   }
-  const inert = candidates.length - relevant.length;
+  const omitted = effective.length - unknownShown.length;
+  if (omitted > 0) lines.push(`  (and ${omitted} earlier writes with unknown outcome that could take effect here, none leading to a linearization)`);
+  const inert = candidates.length - known.length - effective.length;
   if (inert > 0) lines.push(`  (and ${inert} writes with unknown outcome that would have no effect here)`);
   const shown = [...partial.slice(contextStart), ...relevant].map((index) => window.origins[index]);
   shown.sort((a, b) => a.invokeTime - b.invokeTime);

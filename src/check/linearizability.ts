@@ -12,8 +12,8 @@
 import { PaxosStoreError } from '../errors.js';
 import { describeStuckPoint } from './describe.js';
 import { type HistoryOperation, validateHistoryOperation } from './history.js';
-import { constrainingOutcome } from './model.js';
-import { type SearchBudget, type SearchOperation, type SearchResult, searchLinearization } from './search.js';
+import { frontierAfter, type KeyHistory, partitionByKey, prefixAt } from './key-history.js';
+import { type SearchBudget, searchLinearization } from './search.js';
 
 export interface CheckOptions {
   /** Time the search may spend on one key before the verdict is 'unknown'. Default 10 s. */
@@ -35,13 +35,6 @@ export type CheckResult =
 export const TIME_BUDGET_MS_DEFAULT = 10_000;
 export const CACHE_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
 
-/** The operations of one key that constrain the search, with the history entry each came from. */
-export interface KeyHistory {
-  readonly key: string;
-  readonly operations: readonly SearchOperation[];
-  readonly origins: readonly HistoryOperation[];
-}
-
 export function checkLinearizability(history: readonly HistoryOperation[], options: CheckOptions = {}): CheckResult {
   const timeBudgetMs = options.timeBudgetMs ?? TIME_BUDGET_MS_DEFAULT;
   const stepsMax = options.searchStepsMax ?? Number.POSITIVE_INFINITY;
@@ -57,92 +50,86 @@ export function checkLinearizability(history: readonly HistoryOperation[], optio
   const keys = partitionByKey(history);
   for (const keyHistory of keys) {
     operationsChecked += keyHistory.operations.length;
-    const result = searchLinearization(keyHistory.operations, budgetFromNow());
-    if (result.type === 'violation') return explainViolation(keyHistory, result, budgetFromNow());
-    if (result.type === 'unknown' && firstUnknown === undefined) {
-      firstUnknown = { verdict: 'unknown', key: keyHistory.key, reason: `${result.reason} after ${result.steps} steps on ${keyHistory.operations.length} operations` };
-    }
+    const fast = searchLinearization(keyHistory.operations, budgetFromNow(), 'fingerprint');
+    const result: CheckResult | undefined =
+      fast.type === 'violation'
+        ? confirmViolation(keyHistory, fast.partial, budgetFromNow)
+        : fast.type === 'unknown'
+          ? { verdict: 'unknown', key: keyHistory.key, reason: `${fast.reason} after ${fast.steps} steps on ${keyHistory.operations.length} operations` }
+          : undefined;
+    if (result?.verdict === 'violation') return result;
+    firstUnknown ??= result;
   }
   return firstUnknown ?? { verdict: 'linearizable', keysChecked: keys.length, operationsChecked };
 }
 
-/** Per-key histories in key order, with the operations that put no constraint left out. */
-export function partitionByKey(history: readonly HistoryOperation[]): KeyHistory[] {
-  const byKey = new Map<string, { operations: SearchOperation[]; origins: HistoryOperation[] }>();
-  for (const entry of history) {
-    const outcome = constrainingOutcome(entry);
-    if (outcome === undefined) continue;
-    let group = byKey.get(entry.key);
-    if (group === undefined) byKey.set(entry.key, (group = { operations: [], origins: [] }));
-    const isLocalGet = entry.operation.kind === 'get' && entry.operation.consistency === 'local';
-    group.operations.push({
-      operation: entry.operation,
-      outcome,
-      invokeTime: isLocalGet ? Number.NEGATIVE_INFINITY : entry.invokeTime,
-      returnTime: outcome.type === 'unknown' ? Number.POSITIVE_INFINITY : entry.returnTime,
-    });
-    group.origins.push(entry);
+/**
+ * Turns a violation found with the fingerprint cache into a report: shrinks it to the earliest
+ * failing prefix (probes with the fingerprint cache), then confirms that window with the exact
+ * cache (and, should that fail, the full history). Undefined when the exact search finds a
+ * linearization after all (a fingerprint collision).
+ */
+/** A failing prefix of a key's history; `earliest` when no earlier prefix fails. */
+interface Window {
+  readonly window: KeyHistory;
+  readonly cutTime: number;
+  readonly earliest: boolean;
+}
+
+function confirmViolation(keyHistory: KeyHistory, partial: readonly number[], budgetFromNow: () => SearchBudget): CheckResult | undefined {
+  const shrunk = shrinkToEarliestViolation(keyHistory, partial, budgetFromNow());
+  const full: Window = { window: keyHistory, cutTime: Number.POSITIVE_INFINITY, earliest: false };
+  for (const attempt of [shrunk, full]) {
+    const exact = searchLinearization(attempt.window.operations, budgetFromNow(), 'exact');
+    if (exact.type === 'violation') return reportViolation(keyHistory, attempt, exact.partial);
+    if (exact.type === 'unknown') {
+      return { verdict: 'unknown', key: keyHistory.key, reason: `a violation was found but could not be confirmed exactly: ${exact.reason}` };
+    }
   }
-  return [...byKey.keys()].sort().map((key) => ({ key, ...byKey.get(key)! }));
+  return undefined;
 }
 
 /**
- * The history as it stood at time `cutTime`: operations that had returned keep their outcome,
- * writes still running become unknown, reads still running and everything invoked later are
- * left out. If the full history is linearizable, so is every such prefix (take its
- * linearization, keep the operations that remain: all dropped ones come after every kept one
- * with a known outcome), so a prefix that is not linearizable proves the violation by `cutTime`.
+ * The earliest return time at which the prefix is already not linearizable (monotone in time:
+ * see prefixAt). The search starts where the partial linearization got stuck, where the answer
+ * usually is, gallops away from it and then bisects, all within one time budget; when that runs
+ * out the shortest failing prefix found so far is used.
  */
-export function prefixAt(keyHistory: KeyHistory, cutTime: number): KeyHistory {
-  const operations: SearchOperation[] = [];
-  const origins: HistoryOperation[] = [];
-  keyHistory.operations.forEach((operation, index) => {
-    const origin = keyHistory.origins[index];
-    if (operation.returnTime <= cutTime) {
-      operations.push(operation);
-    } else if (origin.invokeTime <= cutTime && operation.operation.kind !== 'get') {
-      operations.push({ ...operation, outcome: { type: 'unknown' }, returnTime: Number.POSITIVE_INFINITY });
-    } else {
-      return;
-    }
-    origins.push(origin);
-  });
-  return { key: keyHistory.key, operations, origins };
-}
-
-/**
- * Binary search for the earliest return time at which the prefix is already not linearizable
- * (monotone: see prefixAt), within one time budget; falls back to the full history.
- */
-function shrinkToEarliestViolation(
-  keyHistory: KeyHistory,
-  fullResult: SearchResult & { type: 'violation' },
-  budget: SearchBudget,
-): { window: KeyHistory; partial: readonly number[]; cutTime: number } {
-  const returnTimes = [...new Set(keyHistory.operations.map((operation) => operation.returnTime).filter(Number.isFinite))].sort((a, b) => a - b);
-  let found = { window: keyHistory, partial: fullResult.partial, cutTime: Number.POSITIVE_INFINITY };
-  let low = 0;
-  let high = returnTimes.length - 1;
-  while (low <= high && performance.now() < budget.deadlineMs) {
-    const middle = (low + high) >>> 1;
-    const window = prefixAt(keyHistory, returnTimes[middle]);
-    const result = searchLinearization(window.operations, budget);
-    if (result.type === 'violation') {
-      found = { window, partial: result.partial, cutTime: returnTimes[middle] };
-      high = middle - 1;
-    } else {
-      low = middle + 1;
-    }
+function shrinkToEarliestViolation(keyHistory: KeyHistory, partial: readonly number[], budget: SearchBudget): Window {
+  const times = [...new Set(keyHistory.operations.map((operation) => operation.returnTime).filter(Number.isFinite))].sort((a, b) => a - b);
+  const failsAt = (index: number): boolean => searchLinearization(prefixAt(keyHistory, times[index]).operations, budget, 'fingerprint').type === 'violation';
+  // Invariant: the prefix at `times[failing]` fails (the last one is the full history), the one at `times[passing]` does not.
+  let failing = times.length - 1;
+  let passing = -1;
+  const stuckAt = frontierAfter(keyHistory, partial).returnTime;
+  const start = Math.max(0, Math.min(failing, times.findIndex((time) => time >= stuckAt)));
+  const outOfTime = (): boolean => performance.now() > budget.deadlineMs;
+  if (start < failing && !outOfTime()) {
+    if (failsAt(start)) failing = start;
+    else passing = start;
   }
-  return found;
+  const downward = failing === start;
+  for (let stride = 1; !outOfTime(); stride *= 2) {
+    const probe = downward ? failing - stride : passing + stride;
+    if (probe <= passing || probe >= failing) break;
+    const fails = failsAt(probe);
+    if (fails) failing = probe;
+    else passing = probe;
+    if (fails !== downward) break;
+  }
+  while (failing - passing > 1 && !outOfTime()) {
+    const middle = (passing + failing) >>> 1;
+    if (failsAt(middle)) failing = middle;
+    else passing = middle;
+  }
+  return { window: prefixAt(keyHistory, times[failing]), cutTime: times[failing], earliest: failing - passing === 1 };
 }
 
-function explainViolation(keyHistory: KeyHistory, fullResult: SearchResult & { type: 'violation' }, budget: SearchBudget): CheckResult {
-  const { window, partial, cutTime } = shrinkToEarliestViolation(keyHistory, fullResult, budget);
+function reportViolation(keyHistory: KeyHistory, { window, cutTime, earliest }: Window, partial: readonly number[]): CheckResult {
   const stuck = describeStuckPoint(window, partial);
   const when = Number.isFinite(cutTime)
-    ? `The violation is certain by time ${cutTime}: the ${window.operations.length} operations invoked by then already admit no linearization (writes still running at ${cutTime} are treated as outcome unknown, reads still running are left out).`
-    : `No shorter prefix of the history could be shown to fail within the budget.`;
+    ? `The violation is certain by time ${cutTime}${earliest ? ', and not before' : ''}: the ${window.operations.length} operations invoked by then already admit no linearization (writes still running at ${cutTime} are treated as outcome unknown, reads still running are left out).${earliest ? '' : ' (The search for the earliest such time ran out of budget.)'}`
+    : 'The shortest failing prefix found could not be confirmed; this is the whole history.';
   const explanation = `key ${JSON.stringify(keyHistory.key)}: no linearization of its ${keyHistory.operations.length} operations exists.\n${when}\n${stuck.text}`;
   return { verdict: 'violation', key: keyHistory.key, explanation, operations: stuck.operations };
 }

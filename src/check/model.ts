@@ -119,6 +119,11 @@ function resultMatches(expected: KeyResult, actual: KeyResult): boolean {
  * succeeds and takes the write's effect (whatever its result would have been).
  */
 export function step(state: RegisterState, operation: KeyOperation, outcome: Outcome): RegisterState | undefined {
+  if (operation.kind === 'get' && outcome.type === 'ok') {
+    // The most frequent case, without allocating an expectation.
+    const result = outcome.result;
+    return result.applied && result.version === state.version && bytesEqual(result.value, state.value) ? state : undefined;
+  }
   const expected = applyOperation(state, operation);
   switch (outcome.type) {
     case 'error':
