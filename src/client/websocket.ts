@@ -22,7 +22,7 @@
  * Opcodes: 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong. Control frames are never
  * fragmented and carry at most 125 bytes. Frames from a server are never masked.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { PaxosStoreError } from '../errors.js';
@@ -63,6 +63,7 @@ export class WebSocketConnection {
   private fragmentsBytes = 0;
   private closed = false;
   private closeSent = false;
+  private corked = false;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -136,9 +137,20 @@ export class WebSocketConnection {
     return !this.closed && !this.closeSent;
   }
 
-  /** Sends one binary message; false when the connection is closing or closed (nothing sent). */
+  /**
+   * Sends one binary message; false when the connection is closing or closed (nothing sent).
+   * Messages sent in the same tick leave in one write (the socket is corked until the next tick).
+   */
   send(data: Uint8Array): boolean {
     if (!this.isOpen) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(encodeClientFrame(OPCODE_BINARY, data));
     return true;
   }
@@ -320,11 +332,37 @@ export function encodeClientFrame(opcode: number, payload: Uint8Array): Buffer {
     frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
     frame.writeUInt32BE(length >>> 0, 6);
   }
-  const mask = randomBytes(4);
-  mask.copy(frame, headerBytes);
+  const maskOffset = takeMaskBytes();
+  maskPool.copy(frame, headerBytes, maskOffset, maskOffset + 4);
   const start = headerBytes + 4;
-  for (let i = 0; i < length; i++) frame[start + i] = payload[i] ^ mask[i & 3];
+  const mask0 = maskPool[maskOffset];
+  const mask1 = maskPool[maskOffset + 1];
+  const mask2 = maskPool[maskOffset + 2];
+  const mask3 = maskPool[maskOffset + 3];
+  for (let i = 0; i < length; i += 4) {
+    frame[start + i] = payload[i] ^ mask0;
+    if (i + 1 < length) frame[start + i + 1] = payload[i + 1] ^ mask1;
+    if (i + 2 < length) frame[start + i + 2] = payload[i + 2] ^ mask2;
+    if (i + 3 < length) frame[start + i + 3] = payload[i + 3] ^ mask3;
+  }
   return frame;
+}
+
+/**
+ * Masking keys come from a pool refilled from the CSPRNG 4 KiB at a time: RFC 6455 wants them
+ * unpredictable, and one randomBytes call per frame costs more than the rest of the encoding.
+ */
+const maskPool = Buffer.alloc(4096);
+let maskPoolOffset = maskPool.length;
+
+function takeMaskBytes(): number {
+  if (maskPoolOffset + 4 > maskPool.length) {
+    randomFillSync(maskPool);
+    maskPoolOffset = 0;
+  }
+  const offset = maskPoolOffset;
+  maskPoolOffset += 4;
+  return offset;
 }
 
 /** A FIFO of received chunks that hands out exact byte ranges without re-concatenating everything. */

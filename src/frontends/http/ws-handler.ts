@@ -43,6 +43,11 @@ export interface WsConnection {
   closed: boolean;
   /** Requests waiting for the send buffer to drain below the high-water mark. */
   parked: ClientFrame[];
+  /** Encoded replies waiting for the end of this event-loop turn, to leave in one corked write. */
+  outbox: Uint8Array[];
+  outboxBytes: number;
+  /** Moving average of this connection's reply sizes, to project what started requests will add. */
+  replyBytesAverage: number;
 }
 
 /** uWS status of send(): the message was dropped because maxBackpressure would be exceeded. */
@@ -74,7 +79,7 @@ export class WsFrontend {
       upgrade: (res, req, context) => {
         // Copy the handshake headers now: `req` is gone once this handler returns.
         res.upgrade<WsConnection>(
-          { inFlight: 0, closed: false, parked: [] },
+          { inFlight: 0, closed: false, parked: [], outbox: [], outboxBytes: 0, replyBytesAverage: 1024 },
           req.getHeader('sec-websocket-key'),
           req.getHeader('sec-websocket-protocol'),
           req.getHeader('sec-websocket-extensions'),
@@ -119,7 +124,7 @@ export class WsFrontend {
       return;
     }
     connection.inFlight += 1;
-    if (connection.parked.length > 0 || socket.getBufferedAmount() > this.context.limits.wsSendHighWaterBytes) {
+    if (connection.parked.length > 0 || projectedUnsentBytes(socket, connection) > this.context.limits.wsSendHighWaterBytes) {
       connection.parked.push(frame);
     } else {
       this.start(socket, frame);
@@ -131,7 +136,7 @@ export class WsFrontend {
     while (
       !connection.closed &&
       connection.parked.length > 0 &&
-      socket.getBufferedAmount() <= this.context.limits.wsSendHighWaterBytes
+      projectedUnsentBytes(socket, connection) <= this.context.limits.wsSendHighWaterBytes
     ) {
       this.start(socket, connection.parked.shift()!);
     }
@@ -149,22 +154,56 @@ export class WsFrontend {
     });
   }
 
+  /**
+   * Queues a reply; the connection's replies of one event-loop turn are written together in one
+   * cork (one syscall) by flush(), which runs after the turn's router completions.
+   */
   private send(socket: UwsWebSocket<WsConnection>, connection: WsConnection, reply: ServerFrame): void {
     if (connection.closed) return;
     const bytes = encodeFrame(reply);
-    let status = 0;
+    connection.outbox.push(bytes);
+    connection.outboxBytes += bytes.length;
+    connection.replyBytesAverage += (bytes.length - connection.replyBytesAverage) / 8;
+    if (connection.outbox.length === 1) setImmediate(() => this.flush(socket, connection));
+  }
+
+  private flush(socket: UwsWebSocket<WsConnection>, connection: WsConnection): void {
+    const replies = connection.outbox;
+    connection.outbox = [];
+    connection.outboxBytes = 0;
+    if (connection.closed) return;
+    let dropped = false;
     socket.cork(() => {
-      status = socket.send(bytes, true);
+      for (const bytes of replies) {
+        if (socket.send(bytes, true) === SEND_DROPPED) {
+          dropped = true;
+          break;
+        }
+      }
     });
-    if (status === SEND_DROPPED) {
+    if (dropped) {
       socket.end(CLOSE_POLICY_VIOLATION, 'send buffer limit exceeded: the client does not read its replies');
+      return;
     }
+    // Requests parked because of this outbox may start now if uWS took it all without backpressure
+    // (then no drain event would come to start them).
+    this.onDrain(socket);
   }
 
   /** Ends every connection (1001 going away); their in-flight replies are dropped. */
   closeAll(): void {
     for (const socket of [...this.sockets]) socket.end(1001, 'server shutting down');
   }
+}
+
+/**
+ * Reply bytes not yet on the wire — in uWS's send buffer, in this turn's outbox — plus an estimate
+ * for the requests already executing, whose replies are still to come. Without that estimate a
+ * drain would start every parked request at once (their replies appear only later).
+ */
+function projectedUnsentBytes(socket: UwsWebSocket<WsConnection>, connection: WsConnection): number {
+  const executing = connection.inFlight - connection.parked.length;
+  return socket.getBufferedAmount() + connection.outboxBytes + executing * connection.replyBytesAverage;
 }
 
 /** Runs one request against the router; never rejects (errors become error replies). */
