@@ -260,6 +260,10 @@ export class Bitcask implements KvEngine {
     if (this.mergeExecution !== 'worker' && this.mergeExecution !== 'inline') {
       throw new PaxosStoreError('INVALID_ARGUMENT', "mergeExecution must be 'worker' or 'inline'");
     }
+    // The worker opens the files itself, so it can only see the real disk.
+    if (this.mergeExecution === 'worker' && !(this.fileSystem instanceof RealFileSystem)) {
+      throw new PaxosStoreError('INVALID_ARGUMENT', "mergeExecution 'worker' needs the real file system");
+    }
     this.clock = options.clock ?? Date.now;
   }
 
