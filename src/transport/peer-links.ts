@@ -427,7 +427,7 @@ export class PeerLinks<TMessage> {
     for (let step = 0; step < peer.slots.length; step++) {
       const index = (peer.nextSlot + step) % peer.slots.length;
       const slot = peer.slots[index];
-      if (slot.ready && slot.socket!.writableLength < this.socketBufferBytesMax) {
+      if (slot.ready && !slot.socket!.destroyed && slot.socket!.writableLength < this.socketBufferBytesMax) {
         peer.nextSlot = (index + 1) % peer.slots.length;
         return slot;
       }
@@ -525,6 +525,7 @@ export class PeerLinks<TMessage> {
         slot.socket = undefined;
         slot.ready = false;
       }
+      if (this.closing) return;
       if (state === 'ready') this.logger.warn('peer link lost', { ...fields, error: lastError });
       else if (slot.failures === 0 && lastError !== undefined) this.logger.warn('peer link cannot connect, retrying with backoff', { ...fields, error: lastError });
       this.scheduleReconnect(peer, slot);
