@@ -57,17 +57,29 @@ export type SessionLookup =
   | { readonly kind: 'new' }
   /** This request was already applied: return its original result. */
   | { readonly kind: 'duplicate'; readonly result: KeyResult }
-  /** The client has since written a newer request on this key: this one's fate is unknown here. */
+  /** Older than every remembered write of this client on this key: its fate is unknown here. */
   | { readonly kind: 'superseded' };
 
+/** Applied writes remembered per client per key (lets a client pipeline a few writes on a key). */
+export const SESSION_RECORDS_PER_CLIENT_MAX = 4;
+
 export function lookUpSession(chosen: ChosenEntry, requestId: RequestId): SessionLookup {
-  const session = chosen.payload?.sessions.find((record) => record.clientId === requestId.clientId);
-  if (session === undefined || session.sequence < requestId.sequence) return { kind: 'new' };
-  if (session.sequence === requestId.sequence) return { kind: 'duplicate', result: session.result };
-  return { kind: 'superseded' };
+  let count = 0;
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const record of chosen.payload?.sessions ?? []) {
+    if (record.clientId !== requestId.clientId) continue;
+    if (record.sequence === requestId.sequence) return { kind: 'duplicate', result: record.result };
+    count++;
+    oldest = Math.min(oldest, record.sequence);
+  }
+  return count >= SESSION_RECORDS_PER_CLIENT_MAX && requestId.sequence < oldest ? { kind: 'superseded' } : { kind: 'new' };
 }
 
-/** The payload for entry chosen+1: new value plus the session table with this request first. */
+/**
+ * The payload for entry chosen+1: the new value plus the session table with this write added.
+ * Keeps the newest SESSION_RECORDS_PER_CLIENT_MAX records of this client and the records of the
+ * `sessionsMax - 1` clients that wrote most recently before it.
+ */
 export function buildPayload(
   chosen: ChosenEntry,
   value: Uint8Array | null,
@@ -76,7 +88,20 @@ export function buildPayload(
   requestId: RequestId,
   sessionsMax: number,
 ): EntryPayload {
+  const previous = chosen.payload?.sessions ?? [];
   const own: SessionRecord = { clientId: requestId.clientId, sequence: requestId.sequence, result };
-  const others = (chosen.payload?.sessions ?? []).filter((record) => record.clientId !== requestId.clientId);
-  return { value, proposerId, requestId, sessions: [own, ...others.slice(0, sessionsMax - 1)] };
+  const mine = [own, ...previous.filter((record) => record.clientId === requestId.clientId)]
+    .sort((a, b) => b.sequence - a.sequence)
+    .slice(0, SESSION_RECORDS_PER_CLIENT_MAX);
+  const otherClients = new Set<string>();
+  const others: SessionRecord[] = [];
+  for (const record of previous) {
+    if (record.clientId === requestId.clientId) continue;
+    if (!otherClients.has(record.clientId)) {
+      if (otherClients.size >= sessionsMax - 1) continue;
+      otherClients.add(record.clientId);
+    }
+    others.push(record);
+  }
+  return { value, proposerId, requestId, sessions: [...mine, ...others] };
 }

@@ -21,10 +21,11 @@
  *               sessions: [[clientId: str, sequence: uint, version: uint, applied: bool,
  *                           value: bin | nil], …]]
  *
- * The session table is the request-id dedup window: for each of the last `sessionsMax` clients
- * that wrote the key, the sequence and result of its latest applied write. A retry carrying that
- * id returns the stored result instead of writing twice, even when later writes of other clients
- * were chosen in between (a single "request id of the last entry" would miss those).
+ * The session table is the request-id dedup window (evaluate.ts): the results of the newest
+ * SESSION_RECORDS_PER_CLIENT_MAX applied writes of each of the last `sessionsMax` clients that
+ * wrote the key. A retry carrying one of those ids returns the stored result instead of writing
+ * twice, even when writes of other clients were chosen in between (a single "request id of the
+ * last entry" would miss those). Beyond the window dedup is best effort.
  */
 import { Packr } from 'msgpackr';
 import type { KeyResult, RequestId } from '../api/operations.js';

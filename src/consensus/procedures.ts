@@ -23,7 +23,8 @@
  * chosen; a replica accepts at c+2 only after learning c+1 chosen). Neither happened, so every
  * acknowledged write is at or below c, and entry c is chosen, so returning it is legal at any
  * point of the read. If a replica reports a later chosen entry, catch up and retry. If too many
- * report an accepted-but-undecided value, drive entry c+1 to a decision with a prepare (which
+ * report an accepted-but-undecided value (or some did and the rest stay silent), drive entry c+1
+ * to a decision with a prepare (which
  * carries the highest accepted value forward); if the promising majority shows nothing accepted,
  * that majority is itself the proof above, and entry c is returned.
  */
@@ -105,7 +106,8 @@ function* consistentRead(context: ProcedureContext, name: string): Generator<Wai
         yield { key: name, until: () => core.chosen(name).entryId !== chosenId, ticks: config.readTimeoutTicks };
         continue;
       }
-      if (status.unclean <= core.replicaIds.length - core.majority) continue; // timed out: ask again
+      // Timed out without a clean majority and nobody vouched against it: ask again.
+      if (status.unclean === 0) continue;
     } finally {
       core.endRead(readId);
     }

@@ -331,6 +331,14 @@ export class ReplicaCore {
   private learnChosen(state: KeyState, entry: ChosenEntry): void {
     if (entry.entryId <= state.chosen.entryId) return;
     assert(entry.payload !== null, 'a chosen entry above 0 has a payload');
+    // State messages are built at the end of the turn; the ones owed for the entry being closed
+    // must carry its final state (e.g. our accept, which the proposer needs to learn the
+    // decision), so build them before the instance is replaced.
+    const owed = this.stateSends.get(state.name);
+    if (owed !== undefined) {
+      for (const peer of owed) this.send(peer, this.paxosMessage(state, peer));
+      this.stateSends.delete(state.name);
+    }
     state.chosen = entry;
     state.instance = new Instance(entry.entryId + 1, this.replicaId, this.replicaIds, PRISTINE_ACCEPTOR_STATE, this.bugs);
     this.dirty.set(state.name, state);
