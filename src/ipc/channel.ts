@@ -124,7 +124,8 @@ export class ShardClientChannel extends ChannelEnd {
   private readonly pending = new Map<number, Pending>();
   private readonly inFlightMax: number;
   private nextId = 0;
-  private shutdownWaiter: { resolve(): void } | undefined;
+  private shutdownPromise: Promise<void> | undefined;
+  private shutdownConfirmed: (() => void) | undefined;
 
   constructor(buffers: ChannelBuffers, options: ShardClientOptions = {}) {
     super(buffers.replyRing, buffers.requestRing);
@@ -167,12 +168,17 @@ export class ShardClientChannel extends ChannelEnd {
 
   /**
    * Graceful stop: tells the worker that no request follows, waits until it has answered every
-   * request in flight and confirmed with `closed`, then closes this end.
+   * request in flight and confirmed with `closed`, then closes this end. Calls made once the
+   * shutdown has begun reject with CLOSED; calling it again returns the same promise.
    */
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.closed ? Promise.resolve() : this.runShutdown();
+    return this.shutdownPromise;
+  }
+
+  private async runShutdown(): Promise<void> {
     const confirmed = new Promise<void>((resolve) => {
-      this.shutdownWaiter = { resolve };
+      this.shutdownConfirmed = resolve;
     });
     this.send({ type: 'shutdown' });
     await confirmed;
@@ -190,7 +196,7 @@ export class ShardClientChannel extends ChannelEnd {
 
   protected onFrame(frame: RingFrame): void {
     if (frame.type === 'closed') {
-      this.shutdownWaiter?.resolve();
+      this.shutdownConfirmed?.();
       return;
     }
     if (frame.type !== 'reply' && frame.type !== 'failure' && frame.type !== 'pong' && frame.type !== 'stats') {
@@ -206,7 +212,7 @@ export class ShardClientChannel extends ChannelEnd {
     build: (id: number) => RingFrame,
     match: (frame: RingFrame, resolve: (value: T) => void, reject: (error: PaxosStoreError) => void) => void,
   ): Promise<T> {
-    if (this.closed) return Promise.reject(new PaxosStoreError('CLOSED', 'shard channel is closed'));
+    if (this.closed || this.shutdownPromise !== undefined) return Promise.reject(new PaxosStoreError('CLOSED', 'shard channel is closed'));
     if (this.pending.size >= this.inFlightMax) {
       return Promise.reject(new PaxosStoreError('OVERLOADED', `shard has ${this.pending.size} requests in flight (inFlightMax)`));
     }

@@ -129,14 +129,17 @@ describe('shard channel with a real worker thread', () => {
     await expect(client.execute(encoder.encode('late'), { kind: 'delete' }, requestId(5))).rejects.toMatchObject({ code: 'CLOSED' });
   });
 
-  it('fails fast with OVERLOADED beyond inFlightMax', async () => {
+  it('fails fast with OVERLOADED beyond inFlightMax, and answers in-flight requests before a shutdown completes', async () => {
     const buffers = createChannelBuffers({ requestRingBytes: 4096, replyRingBytes: 4096 });
     const { exited } = startEcho(buffers);
     const client = new ShardClientChannel(buffers, { inFlightMax: 3 });
     const calls = [0, 1, 2].map((sequence) => client.execute(encoder.encode('k'), { kind: 'delete' }, requestId(sequence)));
     await expect(client.execute(encoder.encode('k'), { kind: 'delete' }, requestId(3))).rejects.toMatchObject({ code: 'OVERLOADED' });
+    // Shut down with the three still in flight: the worker answers them before it confirms.
+    const shutdowns = [client.shutdown(), client.shutdown()];
+    await expect(client.execute(encoder.encode('k'), { kind: 'delete' }, requestId(4))).rejects.toMatchObject({ code: 'CLOSED' });
     expect((await Promise.all(calls)).map((result) => result.version)).toEqual([0, 1, 2]);
-    await client.shutdown();
+    await Promise.all(shutdowns);
     expect(await exited).toBe(0);
   });
 
