@@ -5,7 +5,7 @@
  */
 import type { KeyOperation } from '../api/operations.js';
 import type { HistoryOperation, Outcome } from './history.js';
-import { frontierAfter, type KeyHistory } from './key-history.js';
+import { frontierAfter, frontierPassed, type KeyHistory } from './key-history.js';
 import type { CheckResult } from './linearizability.js';
 import type { SearchOperation } from './search.js';
 import { applyOperation, type Expectation, INITIAL_STATE, type RegisterState, step } from './model.js';
@@ -106,6 +106,13 @@ export function describeStuckPoint(window: KeyHistory, partial: readonly number[
   for (const index of relevant) {
     lines.push(`  ${formatHistoryOperation(window.origins[index])}: ${whyNotNext(state, window.operations[index], window.origins[index])}`);
   }
+  // Operations that saw a version the key has already left can never be linearized.
+  const passed = frontierPassed(window, partial, state.version).filter((index) => !candidates.includes(index));
+  for (const index of passed) {
+    const version = (window.operations[index].outcome as Outcome & { type: 'ok' }).result.version;
+    lines.push(`  ${formatHistoryOperation(window.origins[index])}: can never come: it reports version ${version}, the key is already at ${state.version} and versions never go back`);
+  }
+  relevant.push(...passed);
   const omitted = effective.length - unknownShown.length;
   if (omitted > 0) lines.push(`  (and ${omitted} earlier writes with unknown outcome that could take effect here, none leading to a linearization)`);
   const inert = candidates.length - known.length - effective.length;

@@ -78,3 +78,17 @@ export function frontierAfter(keyHistory: KeyHistory, partial: readonly number[]
   const candidates = remaining.filter((index) => keyHistory.operations[index].invokeTime <= returnTime);
   return { returnTime, candidates };
 }
+
+/**
+ * Operations not in the partial linearization whose ok result reports a version the key has
+ * already left (below `version`, or for an applied write, at or below it): they fit nowhere later.
+ */
+export function frontierPassed(keyHistory: KeyHistory, partial: readonly number[], version: number): number[] {
+  const linearized = new Set(partial);
+  return keyHistory.operations.flatMap((operation, index) => {
+    if (linearized.has(index) || operation.outcome.type !== 'ok') return [];
+    const result = operation.outcome.result;
+    const pinned = result.applied && operation.operation.kind !== 'get' ? result.version - 1 : result.version;
+    return pinned < version ? [index] : [];
+  });
+}

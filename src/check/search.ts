@@ -194,13 +194,13 @@ class Search {
       }
       if (fresh) {
         fresh = false;
-        const greedy = this.pinned.minimum() < this.state.version ? 'dead' : this.linearizeGreedily();
+        const greedy = this.linearizeGreedily();
         if (greedy === 'pushed') {
           fresh = true;
           continue;
         }
         entry = events.first();
-        scanningUnknown = greedy === 'dead';
+        scanningUnknown = greedy === 'dead' || this.pinned.minimum() < this.state.version;
         unknownPosition = -1;
       }
       if (!scanningUnknown) {

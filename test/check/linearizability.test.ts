@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { HistoryOperation } from '../../src/check/history.js';
 import { type CheckResult, checkLinearizability } from '../../src/check/linearizability.js';
 import { describeViolation } from '../../src/check/describe.js';
+import { partitionByKey, prefixAt } from '../../src/check/key-history.js';
 import { applyOperation, INITIAL_STATE, makeState, step } from '../../src/check/model.js';
+import { searchLinearization } from '../../src/check/search.js';
 import { Random } from '../../src/util/random.js';
 import {
   append,
@@ -137,6 +139,11 @@ describe('known-linearizable histories', () => {
     // A local get cannot see the future: the write started after it returned.
     expect(verdict([entry('c2', 0, 1, getLocal, ok(true, 1, 'a')), entry('c1', 2, 3, set('a'), ok(true, 1, null))])).toBe('violation');
   });
+  it('counts an operation invoked at the tick another returns as concurrent with it', () => {
+    expect(verdict([entry('c2', 0, 10, get, ok(true, 1, 'a')), entry('c1', 10, 20, set('a'), ok(true, 1, null))])).toBe('linearizable');
+    expect(verdict([entry('c2', 0, 10, get, ok(true, 1, 'a')), entry('c1', 10, Number.POSITIVE_INFINITY, set('a'), unknown)])).toBe('linearizable');
+    expect(verdict([entry('c2', 0, 10, get, ok(true, 1, 'a')), entry('c1', 11, 20, set('a'), ok(true, 1, null))])).toBe('violation');
+  });
   it('checks keys independently and counts them', () => {
     const history = [entry('c1', 0, 1, set('a'), ok(true, 1, null), 'x'), entry('c1', 2, 3, get, ok(true, 0, null), 'y')];
     expect(checkLinearizability(history)).toEqual({ verdict: 'linearizable', keysChecked: 2, operationsChecked: 2 });
@@ -190,8 +197,40 @@ describe('known-violating histories', () => {
     violates(sequential([[del(), ok(true, 1, null)]]));
     violates(sequential([[set('a', { onlyIfPresent: true }), ok(true, 1, null)]]));
   });
+  it('needs the exact pass when the relaxed one reuses an unknown write', () => {
+    // The relaxed pass fills both version gaps with the increment; exactly, the append must fill one.
+    const twoGaps = [
+      entry('c1', 0, Number.POSITIVE_INFINITY, incr(1), unknown),
+      entry('c3', 1, Number.POSITIVE_INFINITY, append('x'), unknown),
+      entry('c2', 10, 11, get, ok(true, 1, '1')),
+      entry('c2', 20, 21, get, ok(true, 2, '2')),
+    ];
+    violates(twoGaps);
+    expect(verdict(withResult(twoGaps, 3, (r) => ({ ...r, value: bytes('1x') })))).toBe('linearizable');
+  });
+  it('rejects an unknown write taking effect twice (a retry that was not deduplicated)', () => {
+    const history = [
+      entry('c1', 0, Number.POSITIVE_INFINITY, incr(1), unknown),
+      entry('c2', 10, 11, get, ok(true, 1, '1')),
+      entry('c2', 20, 21, get, ok(true, 2, '2')),
+    ];
+    violates(history);
+    // With a second, identical unknown increment the same observations are fine.
+    expect(verdict([...history, entry('c3', 1, Number.POSITIVE_INFINITY, incr(1), unknown)])).toBe('linearizable');
+  });
   it('rejects an unknown write observed before it was invoked', () => {
     violates([entry('c2', 0, 1, get, ok(true, 1, 'a')), entry('c1', 2, Number.POSITIVE_INFINITY, set('a'), unknown)]);
+  });
+  it('cuts the window without losing writes still running at the cut', () => {
+    // The set is still running at time 20, when the get has already seen its effect.
+    const result = violates([
+      entry('c1', 0, 100, set('a'), ok(true, 1, null)),
+      entry('c2', 10, 20, get, ok(true, 1, 'a')),
+      entry('c2', 30, 40, get, ok(true, 1, 'a')),
+      entry('c3', 200, 201, get, ok(true, 0, null)),
+    ]);
+    expect(result.explanation).toContain('certain by time 201, and not before');
+    expect(result.operations.map((op) => op.invokeTime)).toContain(200);
   });
   it('shrinks the report to the earliest failing window', () => {
     const prefix = randomLinearizableHistory(new Random(11), { operations: 300, keys: 1, jitter: 20, unknownProbability: 0 }).history;
@@ -209,6 +248,38 @@ describe('known-violating histories', () => {
     const text = describeViolation(result);
     expect(text).toContain('NOT linearizable');
     expect(text).toContain('set "p" → ok applied v1000 null');
+  });
+});
+
+describe('per-key histories', () => {
+  it('widens local gets and unknown outcomes and drops operations that constrain nothing', () => {
+    const [k] = partitionByKey([
+      entry('c1', 5, 6, getLocal, ok(true, 0, null)),
+      entry('c1', 7, 9, set('a'), { type: 'error', code: 'TIMEOUT' }),
+      entry('c1', 10, 12, get, unknown),
+      entry('c1', 13, 14, set('b'), { type: 'error', code: 'VALUE_TOO_LARGE' }),
+      entry('c1', 15, 16, incr(1), wrongType),
+    ]);
+    expect(k.operations.map((op) => [op.invokeTime, op.returnTime, op.outcome.type])).toEqual([
+      [Number.NEGATIVE_INFINITY, 6, 'ok'],
+      [7, Number.POSITIVE_INFINITY, 'unknown'],
+      [15, 16, 'error'],
+    ]);
+  });
+  it('cuts a prefix: returned operations kept, running writes unknown, running reads and later operations dropped', () => {
+    const [k] = partitionByKey([
+      entry('c1', 0, 100, set('a'), ok(true, 1, null)),
+      entry('c2', 10, 20, get, ok(true, 1, 'a')),
+      entry('c3', 15, 30, get, ok(true, 1, 'a')),
+      entry('c4', 25, 26, set('b'), ok(true, 2, 'a')),
+    ]);
+    const prefix = prefixAt(k, 20);
+    expect(prefix.origins.map((op) => op.clientId)).toEqual(['c1', 'c2']);
+    expect(prefix.operations.map((op) => [op.outcome.type, op.returnTime])).toEqual([
+      ['unknown', Number.POSITIVE_INFINITY],
+      ['ok', 20],
+    ]);
+    expect(searchLinearization(prefix.operations, { deadlineMs: Number.POSITIVE_INFINITY, stepsMax: 1000, cacheBytesMax: 1e6 }, 'exact').type).toBe('linearizable');
   });
 });
 
