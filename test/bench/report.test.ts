@@ -38,9 +38,9 @@ const config: BenchConfig = {
   keyPrefix: 'bench:<script>',
   scanLengthMax: 100,
   preload: false,
-  load: { kind: 'open', clients: 8, pipeline: 32, ratePerSecond: 1500, arrival: 'poisson' },
+  load: { kind: 'open', clients: 8, pipeline: 32, ratePerSecond: 1000, arrival: 'poisson' },
   warmupSeconds: 0,
-  durationSeconds: 3,
+  durationSeconds: 2,
   timeoutMs: 5000,
   intervalMs: 250,
   connectTimeoutMs: 1000,
@@ -52,7 +52,7 @@ async function simulatedResult(seed: number): Promise<BenchResult> {
   const workload = new Workload({ ...config }, new Random(seed));
   const statistics = await clock.run(
     runLoad(
-      { load: config.load, warmupUs: 0, durationUs: 3_000_000, timeoutUs: 5_000_000, intervalUs: 250_000 },
+      { load: config.load, warmupUs: 0, durationUs: 2_000_000, timeoutUs: 5_000_000, intervalUs: 250_000 },
       { target: new SkewedTarget(clock), workload, clock, random: new Random(seed) },
     ),
   );

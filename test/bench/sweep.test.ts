@@ -98,8 +98,9 @@ describe('sweep orchestration against a fake cluster', () => {
     const log = join(logDirectory, 'never.log');
     process.env.FAKE_CLUSTER_MODE = 'never-ready';
     try {
-      const neverReady = await runSweep(config, options([parseSweepParameter('shards=1')], log, 500));
-      expect(neverReady.runs[0].error).toMatch(/not ready within 500 ms/);
+      // Long enough for node to start and install its SIGTERM handler on a loaded machine.
+      const neverReady = await runSweep(config, options([parseSweepParameter('shards=1')], log, 3000));
+      expect(neverReady.runs[0].error).toMatch(/not ready within 3000 ms/);
       const start = logEntries(log)[0];
       expect(existsSync(start.args![start.args!.indexOf('--data-dir') + 1])).toBe(false);
       expect(logEntries(log).some((entry) => entry.event === 'stopped')).toBe(true);
