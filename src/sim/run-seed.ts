@@ -109,7 +109,7 @@ function timeoutsFor(profile: FaultProfile): Partial<ConsensusConfig> {
   const roundTripTicks = 2 * profile.delayTicksMax + profile.diskTicksMax;
   return {
     resendTicks: Math.max(20, roundTripTicks + 2),
-    backoffTicks: Math.max(4, profile.delayTicksMax),
+    backoffTicks: Math.max(4, roundTripTicks),
     phaseTimeoutTicks: Math.max(120, 4 * roundTripTicks),
     readTimeoutTicks: Math.max(60, 2 * roundTripTicks),
   };
