@@ -244,19 +244,23 @@ describe('PeerLinks on loopback', () => {
     await new Promise((resolve) => garbage.once('close', resolve));
     expect(a.logger.has('peer connection dropped', /bad frame magic/)).toBe(true);
 
-    // An authenticated connection that then sends a frame with a bad checksum, then one whose
-    // message fails validation: each is dropped.
-    for (const corrupt of ['checksum', 'validation'] as const) {
-      const socket = await authenticatedSocket(a.port, { clusterId: CLUSTER, replicaId: 2, shardIndex: 0, shardCount: 1 }, 1);
-      const { frame } = encodeMessageFrame([Buffer.from([0x81, 0xa1, 0x78, 0x01])], 4, 1 << 30);
-      if (corrupt === 'checksum') frame[frame.length - 1] ^= 0x10;
+    // Authenticated connections that then send a malformed frame: each one is dropped.
+    const identity = { clusterId: CLUSTER, replicaId: 2, shardIndex: 0, shardCount: 1 };
+    const validMessage = Buffer.from([0x81, 0xa1, 0x78, 0x01]); // {x: 1}: fails isTestMessage
+    const cases: [string, () => Buffer, RegExp][] = [
+      ['checksum', () => flipLastBit(encodeMessageFrame([validMessage], 4, 1 << 30).frame), /checksum mismatch/],
+      ['validation', () => encodeMessageFrame([validMessage], 4, 1 << 30).frame, /failed validation/],
+      ['msgpack', () => encodeFrame(Buffer.from([0x92, 0x01]), 0), /not msgpack/],
+      ['oversize', () => oversizeHeader(), /exceeds frameBytesMax/],
+    ];
+    for (const [, build, reason] of cases) {
+      const socket = await authenticatedSocket(a.port, identity, 1);
       const closed = new Promise((resolve) => socket.once('close', resolve));
-      socket.write(frame);
+      socket.write(build());
       await closed;
+      expect(a.logger.has('peer connection dropped', reason)).toBe(true);
     }
-    expect(a.logger.has('peer connection dropped', /checksum mismatch/)).toBe(true);
-    expect(a.logger.has('peer connection dropped', /failed validation/)).toBe(true);
-    expect(a.links.counters().malformedFrames).toBe(3);
+    expect(a.links.counters().malformedFrames).toBe(1 + cases.length);
 
     b.links.send(1, { from: 2, sequence: 7 });
     b.links.flush();
@@ -293,6 +297,18 @@ describe('PeerLinks on loopback', () => {
     expect(b.received.at(-1)!.sequence).toBe(1999);
   });
 });
+
+function flipLastBit(frame: Buffer): Buffer {
+  frame[frame.length - 1] ^= 0x01;
+  return frame;
+}
+
+/** A well-formed header announcing a 2 GiB payload. */
+function oversizeHeader(): Buffer {
+  const frame = encodeFrame(Buffer.alloc(0), 0);
+  frame.writeUInt32BE(0x7fffffff, 4);
+  return frame;
+}
 
 async function unusedPort(): Promise<number> {
   const server = net.createServer();
