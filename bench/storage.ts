@@ -20,15 +20,16 @@ import { Random } from '../src/util/random.js';
  * 2. Random point gets over GET_KEYS keys loaded into each store: Bitcask `get` vs lmdb
  *    `getBinary` vs classic-level `getSync`, the same random key sequence for each.
  *
- * Run: `npm run bench:storage` (or `node dist/bench/storage.js`); BENCH_GET_KEYS and
- * BENCH_TIME_MS override the sizes. Data goes to `.bench-tmp/` in the repo and is removed.
+ * Each figure is the median of 3 alternating rounds. Run: `npm run bench:storage` (or
+ * `node dist/bench/storage.js`); BENCH_GET_KEYS and BENCH_TIME_MS (per round) override the sizes. Data goes to `.bench-tmp/` in the repo and is removed.
  */
 
 const PUT_BATCH = 100;
 const VALUE_BYTES = 100;
 const GET_KEYS = Number(process.env.BENCH_GET_KEYS ?? 1_000_000);
 const GETS_PER_ITERATION = 1000;
-const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 3000);
+const TIME_MS = Number(process.env.BENCH_TIME_MS ?? 1500);
+const ROUNDS = 3;
 const LOAD_CHUNK = 10_000;
 
 const repositoryRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -41,14 +42,30 @@ interface Row {
   opsPerSecond: number;
 }
 
-async function measure(rows: Row[], name: string, operationsPerIteration: number, task: () => unknown): Promise<void> {
-  const bench = new Bench({ time: TIME_MS, warmupTime: 300 });
-  bench.add(name, task);
-  await bench.run();
-  const result = bench.tasks[0].result;
-  if (result.state !== 'completed') throw new Error(`${name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
-  rows.push({ name, opsPerSecond: (operationsPerIteration / result.period) * 1000 });
-  console.log(`  ${name}: ${Math.round((operationsPerIteration / result.period) * 1000).toLocaleString('en-US')} ops/s`);
+type Task = [name: string, run: () => unknown];
+
+/**
+ * Runs the tasks in ROUNDS alternating rounds and keeps each task's median throughput: the
+ * machine is shared, and alternating spreads background noise over all engines alike.
+ */
+async function measure(rows: Row[], operationsPerIteration: number, tasks: Task[]): Promise<void> {
+  const samples = new Map<string, number[]>(tasks.map(([name]) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, run] of tasks) {
+      const bench = new Bench({ time: TIME_MS, warmupTime: 200 });
+      bench.add(name, run);
+      await bench.run();
+      const result = bench.tasks[0].result;
+      if (result.state !== 'completed') throw new Error(`${name}: ${result.state} ${'error' in result ? String(result.error) : ''}`);
+      samples.get(name)!.push((operationsPerIteration / result.period) * 1000);
+    }
+  }
+  for (const [name] of tasks) {
+    const sorted = samples.get(name)!.sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)];
+    rows.push({ name, opsPerSecond: median });
+    console.log(`  ${name}: ${sorted.map((value) => Math.round(value).toLocaleString('en-US')).join(' / ')} ops/s (rounds), median ${Math.round(median).toLocaleString('en-US')}`);
+  }
 }
 
 function table(title: string, rows: Row[], subject: string): void {
@@ -77,15 +94,14 @@ async function main(): Promise<void> {
     const putRows: Row[] = [];
     let next = GET_KEYS; // distinct from the keys of the get test
     const batchKeys = (): Buffer[] => Array.from({ length: PUT_BATCH }, () => keyOf(next++));
-    await measure(putRows, 'Bitcask put ×100 concurrent, one group commit', PUT_BATCH, () =>
-      Promise.all(batchKeys().map((key) => bitcask.put(key, value))),
-    );
-    await measure(putRows, 'lmdb async put ×100 concurrent, one transaction', PUT_BATCH, () =>
-      Promise.all(batchKeys().map((key) => lmdb.put(key, Buffer.from(value)))),
-    );
-    await measure(putRows, 'classic-level batch(100, {sync: true})', PUT_BATCH, () =>
-      level.batch(batchKeys().map((key) => ({ type: 'put' as const, key, value: Buffer.from(value) })), { sync: true }),
-    );
+    await measure(putRows, PUT_BATCH, [
+      ['Bitcask put ×100 concurrent, one group commit', () => Promise.all(batchKeys().map((key) => bitcask.put(key, value)))],
+      ['lmdb async put ×100 concurrent, one transaction', () => Promise.all(batchKeys().map((key) => lmdb.put(key, Buffer.from(value))))],
+      [
+        'classic-level batch(100, {sync: true})',
+        () => level.batch(batchKeys().map((key) => ({ type: 'put' as const, key, value: Buffer.from(value) })), { sync: true }),
+      ],
+    ]);
 
     // ── 2. random point gets over GET_KEYS keys ──
     console.log(`\nloading ${GET_KEYS.toLocaleString('en-US')} keys into each store`);
@@ -108,9 +124,11 @@ async function main(): Promise<void> {
       }
     };
     console.log(`\nrandom point gets over ${GET_KEYS.toLocaleString('en-US')} keys`);
-    await measure(getRows, 'Bitcask get', GETS_PER_ITERATION, getLoop((key) => bitcask.get(key)));
-    await measure(getRows, 'lmdb getBinary', GETS_PER_ITERATION, getLoop((key) => lmdb.getBinary(key)));
-    await measure(getRows, 'classic-level getSync', GETS_PER_ITERATION, getLoop((key) => level.getSync(key)));
+    await measure(getRows, GETS_PER_ITERATION, [
+      ['Bitcask get', getLoop((key) => bitcask.get(key))],
+      ['lmdb getBinary', getLoop((key) => lmdb.getBinary(key))],
+      ['classic-level getSync', getLoop((key) => level.getSync(key))],
+    ]);
 
     table(`durable puts (${VALUE_BYTES}-byte values, batches of ${PUT_BATCH})`, putRows, 'Bitcask');
     table(`random point gets over ${GET_KEYS.toLocaleString('en-US')} keys`, getRows, 'Bitcask');
