@@ -57,18 +57,23 @@ let cached: LoadedUws | undefined;
 export function loadUws(): LoadedUws {
   if (cached !== undefined) return cached;
   const require = createRequire(import.meta.url);
-  const failures: string[] = [];
-  for (const [packageName, load] of [
+  cached = loadFirstUws([
     [BTC_VISION_PACKAGE, () => require(BTC_VISION_PACKAGE)],
     [TRUFFLESUITE_PACKAGE, () => loadTrufflesuiteBinary(require)],
-  ] as const) {
+  ]);
+  return cached;
+}
+
+/** Tries each candidate in order; the first that yields something shaped like uWebSockets.js wins. */
+export function loadFirstUws(candidates: readonly (readonly [packageName: string, load: () => unknown])[]): LoadedUws {
+  const failures: string[] = [];
+  for (const [packageName, load] of candidates) {
     try {
       const module = load() as UwsModule;
-      if (typeof module.App !== 'function' || typeof module.us_listen_socket_close !== 'function') {
+      if (typeof module?.App !== 'function' || typeof module.us_listen_socket_close !== 'function') {
         throw new Error('module does not look like uWebSockets.js (no App / us_listen_socket_close)');
       }
-      cached = { module, packageName };
-      return cached;
+      return { module, packageName };
     } catch (error) {
       failures.push(`${packageName}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
     }

@@ -156,7 +156,7 @@ describe('WebSocket front end', () => {
   });
 
   test('undecodable msgpack and frames without an id close that connection only (1007 with a reason)', async () => {
-    const { server } = await start(new MemoryRouter());
+    const { server, metrics } = await start(new MemoryRouter());
     const bystander = await open(server.port);
     const garbage = await open(server.port);
     garbage.socket.send(new Uint8Array([0x92, 0x01])); // an array of 2 with 1 element
@@ -167,6 +167,10 @@ describe('WebSocket front end', () => {
 
     bystander.send({ id: 9, op: 'set', key: text('still'), value: text('here') });
     expect((await bystander.waitForReplies(1))[0]).toMatchObject({ id: 9, ok: true });
+    const families = parsePrometheusText(metrics.render());
+    const problems = (kind: string) => sampleValue(families, 'paxosstore_ws_protocol_errors_total', 'paxosstore_ws_protocol_errors_total', { kind });
+    expect(problems('malformed_msgpack')).toBe(1);
+    expect(problems('missing_id')).toBe(1);
   });
 
   test('an oversized frame closes that connection; others keep working', async () => {

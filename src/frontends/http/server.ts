@@ -17,7 +17,7 @@ import type { Router } from '../../router/types.js';
 import { type ListenSocket, loadUws } from '../uws.js';
 import { registerBatchRoute } from './batch.js';
 import { RequestIdSource } from './execute.js';
-import { errorReply, jsonReply, respond, beginExchange } from './http-io.js';
+import { beginExchange, errorReply, jsonReply, respond } from './http-io.js';
 import { type HttpContext, registerKeyRoutes, serve } from './kv-routes.js';
 import { type HttpLimits, resolveHttpLimits } from './limits.js';
 import { WsFrontend } from './ws-handler.js';
@@ -59,7 +59,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     metrics: new RequestMetrics(options.metrics),
     requestIds: new RequestIdSource(),
   };
-  const ws = new WsFrontend(context);
+  const ws = new WsFrontend(context, options.metrics);
   registerConnectionGauges(options.metrics, ws);
 
   const app = uws.App();

@@ -16,6 +16,7 @@
  */
 import type { KeyOperation, RequestId } from '../../api/operations.js';
 import { PaxosStoreError } from '../../errors.js';
+import type { Counter, MetricFamily, MetricsRegistry } from '../../metrics/registry.js';
 import type { RequestMetrics } from '../../metrics/request-metrics.js';
 import type { Router } from '../../router/types.js';
 import type { UwsWebSocket, WebSocketBehavior } from '../uws.js';
@@ -55,11 +56,27 @@ const SEND_DROPPED = 2;
 const CLOSE_INVALID_PAYLOAD = 1007;
 const CLOSE_POLICY_VIOLATION = 1008;
 
+type ProtocolProblem = 'malformed_msgpack' | 'missing_id' | 'invalid_request' | 'send_buffer_full';
+
 export class WsFrontend {
   /** Open sockets, to close them on shutdown. */
   readonly sockets = new Set<UwsWebSocket<WsConnection>>();
+  private readonly problems: MetricFamily<Counter>;
 
-  constructor(private readonly context: WsContext) {}
+  constructor(
+    private readonly context: WsContext,
+    registry: MetricsRegistry,
+  ) {
+    this.problems = registry.counter({
+      name: 'paxosstore_ws_protocol_errors_total',
+      help: 'WebSocket protocol problems, by kind (the first three close the connection; invalid_request gets an error reply).',
+      labelNames: ['kind'],
+    });
+  }
+
+  private countProblem(kind: ProtocolProblem): void {
+    this.problems.with({ kind }).inc();
+  }
 
   /** Sum of in-flight requests over all connections (for /v1/status and metrics). */
   inFlight(): number {
@@ -106,13 +123,19 @@ export class WsFrontend {
       // Decoded synchronously: `message` is neutered when this handler returns (copyBuffers keeps the fields).
       decoded = decodeMsgpack(new Uint8Array(message));
     } catch (error) {
+      this.countProblem('malformed_msgpack');
       socket.end(CLOSE_INVALID_PAYLOAD, closeReason(error));
       return;
     }
     const parsed = parseClientFrame(decoded);
     if (!parsed.ok) {
-      if (parsed.id === null) socket.end(CLOSE_INVALID_PAYLOAD, closeReason(parsed.error));
-      else this.send(socket, socket.getUserData(), { id: parsed.id, ok: false, error: toWireError(parsed.error) });
+      if (parsed.id === null) {
+        this.countProblem('missing_id');
+        socket.end(CLOSE_INVALID_PAYLOAD, closeReason(parsed.error));
+      } else {
+        this.countProblem('invalid_request');
+        this.send(socket, socket.getUserData(), { id: parsed.id, ok: false, error: toWireError(parsed.error) });
+      }
       return;
     }
     const connection = socket.getUserData();
@@ -182,6 +205,7 @@ export class WsFrontend {
       }
     });
     if (dropped) {
+      this.countProblem('send_buffer_full');
       socket.end(CLOSE_POLICY_VIOLATION, 'send buffer limit exceeded: the client does not read its replies');
       return;
     }

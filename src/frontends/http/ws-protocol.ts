@@ -95,8 +95,6 @@ export type ParsedClientFrame =
   | { readonly ok: true; readonly frame: ClientFrame }
   | { readonly ok: false; readonly id: number | null; readonly error: PaxosStoreError };
 
-const utf8 = new TextEncoder();
-
 /** Validates a decoded request; a bad frame yields its id (when it has a usable one) and a typed error. */
 export function parseClientFrame(decoded: unknown): ParsedClientFrame {
   if (!isRecord(decoded)) {
@@ -235,7 +233,8 @@ function asSafeInteger(value: unknown): number | undefined {
 
 function bytesField(value: unknown, name: string): Uint8Array {
   if (value instanceof Uint8Array) return value;
-  if (typeof value === 'string') return utf8.encode(value);
+  // Buffer (a Uint8Array) like msgpackr's decoded bin, so every decoded key and value has one type.
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
   throw invalid('INVALID_ARGUMENT', `${name} must be bin or str`);
 }
 
