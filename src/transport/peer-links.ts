@@ -26,7 +26,7 @@
 
 import net from 'node:net';
 import { Packr } from 'msgpackr';
-import { PaxosStoreError } from '../errors.js';
+import { fromSystemError, PaxosStoreError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { Random } from '../util/random.js';
 import { type DecodedFrame, encodeFrame, encodeMessageFrame, FLAG_HANDSHAKE, FrameDecoder, messageFramePayloadBytes } from './frame.js';
@@ -258,9 +258,9 @@ export class PeerLinks<TMessage> {
     assert(!this.started, 'PeerLinks started twice');
     this.started = true;
     await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
+      this.server.once('error', (error) => reject(fromSystemError(error, `peer listener on ${this.listenHost}:${this.listenPort}`)));
       this.server.listen({ host: this.listenHost, port: this.listenPort }, () => {
-        this.server.off('error', reject);
+        this.server.removeAllListeners('error');
         resolve();
       });
     });

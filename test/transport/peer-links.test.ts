@@ -194,6 +194,11 @@ describe('PeerLinks on loopback', () => {
     expect(a.received).toEqual([]);
   });
 
+  it('reports a busy listen port as a typed error', async () => {
+    const a = await startNode(1, [2]);
+    await expect(startNode(3, [2], { listenPort: a.port })).rejects.toMatchObject({ code: 'IO_ERROR', message: expect.stringMatching(/EADDRINUSE/) });
+  });
+
   it('hangs up on a connection that does not authenticate within authTimeoutMs', async () => {
     const a = await startNode(1, [2], { authTimeoutMs: 150 });
     const silent = net.connect({ host: '127.0.0.1', port: a.port });
