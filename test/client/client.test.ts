@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import type { KeyOperation, KeyResult, RequestId } from '../../src/api/operations.js';
@@ -156,6 +157,18 @@ describe('client round trips', () => {
 });
 
 describe('client failover', () => {
+  test('a replica that hangs with its connection open is detected by keep-alive and left', async () => {
+    const hung = await silentReplica();
+    const live = await serve(new MemoryRouter());
+    const db = await connect({ endpoints: [hung, live], pingIntervalMs: 40, timeoutMs: 3000 });
+    clients.push(db);
+    expect(db.endpoint).toBe(`${hung}/v1/ws`);
+    const started = performance.now();
+    expect(await db.set('k', 'v')).toMatchObject({ applied: true, version: 1 });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(db.endpoint).toBe(`${live}/v1/ws`);
+  });
+
   test('a replica closed mid-stream: every write acknowledged exactly once, none lost or duplicated', async () => {
     // Two front ends over one store, like two replicas of one cluster.
     const store = new MemoryRouter({ random: new Random(11), delayMsMax: 3 });
@@ -197,6 +210,29 @@ describe('client failover', () => {
     // The writes applied on A whose replies were lost came back from B's deduplication.
     expect(store.info().counters.writesDeduplicated).toBeGreaterThanOrEqual(appliedButUnanswered);
   });
+});
+
+/** Accepts WebSocket handshakes, then never says another word (a replica hung, its TCP still open). */
+async function silentReplica(): Promise<string> {
+  const server = net.createServer((socket) => {
+    socket.once('data', (request) => {
+      const key = /sec-websocket-key: *(\S+)/i.exec(request.toString('latin1'))![1];
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    });
+  });
+  silentServers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `ws://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+const silentServers: net.Server[] = [];
+
+afterEach(async () => {
+  for (const server of silentServers.splice(0)) {
+    server.close();
+    server.unref();
+  }
 });
 
 function freePort(): Promise<number> {
