@@ -58,7 +58,9 @@ export function runSeed(options: SeedOptions): SeedReport {
   const random = new Random(options.seed);
   const profile: FaultProfile = { ...randomFaultProfile(random.fork()), ...options.profileOverride };
   const config = { ...timeoutsFor(profile), ...options.config };
-  const cluster = new SimCluster({ replicaCount: options.replicaCount, random: random.fork(), profile, bugs: options.bugs, config });
+  // One seed in four sends every message through msgpackr, as on the wire.
+  const encodeMessages = options.seed % 4 === 0;
+  const cluster = new SimCluster({ replicaCount: options.replicaCount, random: random.fork(), profile, bugs: options.bugs, config, encodeMessages });
   const keyCount = random.range(2, 5);
   const workload = new Workload(cluster, random.fork(), {
     clientCount: random.range(3, 7),
