@@ -66,6 +66,12 @@ export function validateHistoryOperation(entry: HistoryOperation, index: number)
   if (!(entry.invokeTime < entry.returnTime)) fail(`invokeTime ${entry.invokeTime} must be before returnTime ${entry.returnTime}`);
   const kind = entry.operation?.kind;
   if (kind !== 'get' && kind !== 'set' && kind !== 'delete' && kind !== 'incr' && kind !== 'append') fail(`unknown operation kind ${String(kind)}`);
+  const operation = entry.operation;
+  if ((operation.kind === 'set' || operation.kind === 'append') && !(operation.value instanceof Uint8Array)) fail(`${kind} needs a Uint8Array value`);
+  if (operation.kind === 'incr' && typeof operation.delta !== 'bigint') fail('incr needs a bigint delta');
+  if ((operation.kind === 'set' || operation.kind === 'delete') && operation.ifVersion !== undefined && !Number.isSafeInteger(operation.ifVersion)) {
+    fail('ifVersion must be an integer');
+  }
   const outcome = entry.outcome;
   if (outcome?.type === 'ok') {
     const result = outcome.result;

@@ -15,6 +15,8 @@ import { type HistoryOperation, validateHistoryOperation } from './history.js';
 import { frontierAfter, type KeyHistory, partitionByKey, prefixAt } from './key-history.js';
 import { type SearchBudget, searchLinearization } from './search.js';
 
+export { describeViolation } from './describe.js';
+
 export interface CheckOptions {
   /** Time the search may spend on one key before the verdict is 'unknown'. Default 10 s. */
   readonly timeBudgetMs?: number;

@@ -303,6 +303,7 @@ describe('budgets and input validation', () => {
     bad([entry('c', 5, 5, get, ok(true, 0, null))]);
     bad([entry('c', 0, Number.POSITIVE_INFINITY, get, ok(true, 0, null))]);
     bad([{ ...entry('c', 0, 1, get, ok(true, 0, null)), outcome: { type: 'ok', result: { applied: true, version: -1, value: null } } }]);
+    bad([entry('c', 0, 1, { kind: 'incr', delta: 1 as unknown as bigint }, ok(true, 1, '1'))]);
     expect(() => checkLinearizability([], { timeBudgetMs: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 });
