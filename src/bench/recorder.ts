@@ -172,7 +172,8 @@ export class LatencyRecorder {
       return this.operationStatistics(type, counters, durationSeconds);
     });
     const intervalSeconds = this.intervalUs / 1e6;
-    // The last interval may hold the drain after the end; report whole intervals of the window plus that tail.
+    // Every interval of the window is reported, also those where nothing completed.
+    while (this.intervals.length < this.intervalCount) this.intervals.push({ histogram: newHistogram(), errors: 0 });
     const timeSeries = this.intervals.map((interval, index) => ({
       startSeconds: index * intervalSeconds,
       throughputPerSecond: interval.histogram.totalCount / intervalSeconds,
@@ -211,8 +212,13 @@ export class LatencyRecorder {
     return counters;
   }
 
+  private get intervalCount(): number {
+    return Math.max(1, Math.ceil((this.measureEndUs - this.measureStartUs) / this.intervalUs));
+  }
+
+  /** The interval of a completion; completions during the drain after the window count in the last one. */
   private interval(timeUs: number): Interval {
-    const index = Math.max(0, Math.floor((timeUs - this.measureStartUs) / this.intervalUs));
+    const index = Math.min(this.intervalCount - 1, Math.max(0, Math.floor((timeUs - this.measureStartUs) / this.intervalUs)));
     while (this.intervals.length <= index) this.intervals.push({ histogram: newHistogram(), errors: 0 });
     return this.intervals[index];
   }

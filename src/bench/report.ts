@@ -49,7 +49,11 @@ function niceTicks(max: number, count: number): Tick[] {
   const power = 10 ** Math.floor(Math.log10(rough));
   const step = [1, 2, 5, 10].map((factor) => factor * power).find((candidate) => candidate >= rough) ?? rough;
   const ticks: Tick[] = [];
-  for (let value = 0; value <= max * 1.0001; value += step) ticks.push({ value, label: Number(value.toPrecision(6)).toLocaleString('en-US') });
+  // The last tick is the first at or above max: the axis always contains every point.
+  for (let index = 0; index === 0 || ticks[index - 1].value < max; index++) {
+    const value = index * step;
+    ticks.push({ value, label: Number(value.toPrecision(6)).toLocaleString('en-US') });
+  }
   return ticks;
 }
 
