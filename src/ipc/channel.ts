@@ -27,6 +27,12 @@ import { type RequestFrame, type RingFrame, RingFrameCodec } from './ring-frame.
 export const CHANNEL_RING_BYTES_DEFAULT = 4 * 1024 * 1024;
 export const CHANNEL_IN_FLIGHT_MAX_DEFAULT = 65_536;
 const FRAME_ID_LIMIT = 2 ** 31;
+/**
+ * Bytes of frames handled per drain before the consumer yields a macrotask: about a thousand
+ * small requests, enough to amortise wake-ups, small enough that a worker's peer sockets and
+ * timers are not starved while a full ring is being drained (no sleep happens in between).
+ */
+const CHANNEL_DRAIN_BYTES_MAX = 64 * 1024;
 
 export interface ChannelBuffers {
   readonly requestRing: SharedArrayBuffer;
@@ -53,7 +59,10 @@ abstract class ChannelEnd {
 
   constructor(inbound: SharedArrayBuffer, outbound: SharedArrayBuffer) {
     this.producer = new RingProducer(outbound);
-    this.consumer = new RingConsumer(inbound, { onMessage: (bytes) => this.onFrame(this.codec.decode(bytes)) });
+    this.consumer = new RingConsumer(inbound, {
+      onMessage: (bytes) => this.onFrame(this.codec.decode(bytes)),
+      drainBytesMax: CHANNEL_DRAIN_BYTES_MAX,
+    });
   }
 
   /** Subclasses call this last in their constructor: the first drain may dispatch frames at once. */
