@@ -4,6 +4,7 @@
  * after it). Formatting only; no search happens here.
  */
 import type { KeyOperation } from '../api/operations.js';
+import { assert } from '../util/assert.js';
 import type { HistoryOperation, Outcome } from './history.js';
 import { frontierAfter, frontierPassed, type KeyHistory } from './key-history.js';
 import type { CheckResult } from './linearizability.js';
@@ -79,7 +80,7 @@ export function describeStuckPoint(window: KeyHistory, partial: readonly number[
   for (const index of partial) {
     const operation = window.operations[index];
     const next = step(state, operation.operation, operation.outcome);
-    if (next === undefined) throw new Error('checker bug: the partial linearization does not replay');
+    assert(next !== undefined, 'a partial linearization found by the search replays on the model');
     states.push((state = next));
   }
   const contextStart = Math.max(0, partial.length - CONTEXT_OPERATIONS_MAX);
