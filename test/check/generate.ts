@@ -117,7 +117,8 @@ export function withResult(history: readonly HistoryOperation[], index: number, 
 /**
  * The definition, checked by brute force: some order of the operations (each unknown one placed
  * anywhere after its invocation or left out, each local get anywhere before its return) respects
- * real time and replays on the model. Single key, no caching: for histories of ≤ 7 operations.
+ * real time and replays on the model. Single key; the only pruning is remembering dead
+ * (placed set, state) pairs, so it handles up to ~16 operations.
  */
 export function bruteForceLinearizable(history: readonly HistoryOperation[]): boolean {
   const operations = history.filter((op) => !(op.operation.kind === 'get' && op.outcome.type === 'unknown'));
@@ -126,8 +127,11 @@ export function bruteForceLinearizable(history: readonly HistoryOperation[]): bo
   const effectiveReturn = (op: HistoryOperation): number => (op.outcome.type === 'unknown' ? Infinity : op.returnTime);
   const mustPrecede = operations.map((b) => operations.map((a) => effectiveReturn(a) < effectiveInvoke(b)));
   const placed = operations.map(() => false);
+  const dead = new Set<string>();
   const explore = (state: RegisterState): boolean => {
     if (operations.every((_, i) => placed[i] || isOptional[i])) return true;
+    const configuration = `${placed.map(Number).join('')}:${state.version}:${state.value === null ? '-' : Buffer.from(state.value).toString('hex')}`;
+    if (dead.has(configuration)) return false;
     for (let b = 0; b < operations.length; b++) {
       if (placed[b] || mustPrecede[b].some((before, a) => before && !placed[a])) continue;
       const next = step(state, operations[b].operation, operations[b].outcome);
@@ -137,6 +141,7 @@ export function bruteForceLinearizable(history: readonly HistoryOperation[]): bo
       placed[b] = false;
       if (found) return true;
     }
+    dead.add(configuration);
     return false;
   };
   return explore(INITIAL_STATE);

@@ -329,21 +329,22 @@ describe('randomized', () => {
     }
   });
   it('agrees with brute force on thousands of tiny concurrent histories', () => {
-    const counts = { linearizable: 0, violation: 0 };
-    for (let seed = 1; seed <= 3000; seed++) {
-      const random = new Random(seed);
-      const size = random.range(2, 7);
-      let { history } = randomLinearizableHistory(random, { operations: size, keys: 1, jitter: 25, unknownProbability: 0.2 });
-      if (random.chance(0.6)) history = mutate(random, history);
-      const expected = bruteForceLinearizable(history) ? 'linearizable' : 'violation';
-      const result = checkLinearizability(history);
-      expect(result.verdict, `seed ${seed}: ${describeViolation(result)}`).toBe(expected);
-      counts[expected]++;
-    }
+    const counts = crossCheckWithBruteForce(1, 3000, 7);
     // Both verdicts must be well represented, or the comparison proves little.
     expect(counts.linearizable).toBeGreaterThan(600);
     expect(counts.violation).toBeGreaterThan(600);
   });
+  it('agrees with brute force on small histories with more overlap', () => {
+    const counts = crossCheckWithBruteForce(100_000, 300, 13);
+    expect(counts.linearizable).toBeGreaterThan(60);
+    expect(counts.violation).toBeGreaterThan(60);
+  });
+  // A long soak: CHECK_SOAK_SEEDS=100000 npx vitest run test/check
+  it.runIf(process.env.CHECK_SOAK_SEEDS !== undefined)('soak: agrees with brute force on many more seeds', () => {
+    const seeds = Number(process.env.CHECK_SOAK_SEEDS);
+    const counts = crossCheckWithBruteForce(1_000_000, seeds, 12);
+    console.log(`soak: ${seeds} seeds`, counts);
+  }, 3_600_000);
   it('checks a long contended history on one key quickly', () => {
     const { history } = randomLinearizableHistory(new Random(99), { operations: 3000, keys: 1, jitter: 40, unknownProbability: 0.05 });
     const started = performance.now();
@@ -353,6 +354,25 @@ describe('randomized', () => {
     expect(elapsedMs).toBeLessThan(5_000);
   });
 });
+
+/**
+ * Random histories of 2..`sizeMax` operations on one key, linearizable by construction and then
+ * mutated 60 % of the time; the checker's verdict must equal the brute-force one.
+ */
+function crossCheckWithBruteForce(firstSeed: number, seeds: number, sizeMax: number): { linearizable: number; violation: number } {
+  const counts = { linearizable: 0, violation: 0 };
+  for (let seed = firstSeed; seed < firstSeed + seeds; seed++) {
+    const random = new Random(seed);
+    const size = random.range(2, sizeMax);
+    let { history } = randomLinearizableHistory(random, { operations: size, keys: 1, jitter: 25 + 5 * size, unknownProbability: 0.2 });
+    if (random.chance(0.6)) history = mutate(random, history);
+    const expected = bruteForceLinearizable(history) ? 'linearizable' : 'violation';
+    const result = checkLinearizability(history);
+    expect(result.verdict, `seed ${seed}: ${describeViolation(result)}`).toBe(expected);
+    counts[expected]++;
+  }
+  return counts;
+}
 
 /** A small random change to one entry: shifted version, other value, flipped flag, other outcome, moved interval. */
 function mutate(random: Random, history: HistoryOperation[]): HistoryOperation[] {
