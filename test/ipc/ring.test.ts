@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { createRingBuffer, RingConsumer, RingProducer, ringMessageBytesMax } from '../../src/ipc/ring.js';
 import { Random } from '../../src/util/random.js';
 
+/** Polls until the expectation holds; generous, because the test machine may be heavily loaded. */
+const eventually = <T>(read: () => T) => expect.poll(read, { timeout: 10_000, interval: 5 });
+
 /** A message whose bytes encode its sequence number and length, so a reader can verify it alone. */
 function message(random: Random, sequence: number, length: number): Uint8Array {
   const bytes = random.bytes(Math.max(length, 8));
@@ -106,7 +109,7 @@ describe('ring (one thread playing both ends)', () => {
     consumer.start();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(producer.tryWrite(new Uint8Array([5]))).toBe(true);
-    await expect.poll(() => received).toEqual([5]);
+    await eventually(() => received).toEqual([5]);
     // Fill the ring while the consumer is awake; the producer waits for space and resumes.
     let written = 0;
     for (let index = 0; index < 200; index++) {
@@ -114,7 +117,7 @@ describe('ring (one thread playing both ends)', () => {
       while (!producer.tryWrite(payload)) await producer.waitForSpace(payload.length);
       written++;
     }
-    await expect.poll(() => received.length).toBe(1 + written);
+    await eventually(() => received.length).toBe(1 + written);
     expect(received.slice(1)).toEqual(Array.from({ length: 200 }, (_, index) => index));
     await consumer.close();
     producer.close();

@@ -6,6 +6,9 @@ import { computeProof, decodeHandshake, encodeHandshake, type LinkIdentity, newN
 import { PeerLinks, type PeerLinksOptions, type TransportLogger } from '../../src/transport/peer-links.js';
 import { Random } from '../../src/util/random.js';
 
+/** Polls until the expectation holds; generous, because the test machine may be heavily loaded. */
+const eventually = <T>(read: () => T) => expect.poll(read, { timeout: 10_000, interval: 5 });
+
 interface TestMessage {
   readonly from: number;
   readonly sequence: number;
@@ -87,7 +90,7 @@ async function startCluster(count: number, overrides: Overrides = {}): Promise<N
 async function allConnected(nodes: Node[], sockets: number): Promise<void> {
   for (const [index, node] of nodes.entries()) {
     for (const peerId of nodes.keys()) {
-      if (peerId !== index) await expect.poll(() => node.links.peerStatus(peerId + 1).connectedSockets, { timeout: 5000 }).toBe(sockets);
+      if (peerId !== index) await eventually(() => node.links.peerStatus(peerId + 1).connectedSockets).toBe(sockets);
     }
   }
 }
@@ -107,7 +110,7 @@ describe('PeerLinks on loopback', () => {
       if (sequence % 100 === 99) for (const node of nodes) node.links.flush();
     }
     for (const node of nodes) node.links.flush();
-    for (const node of nodes) await expect.poll(() => node.received.length, { timeout: 5000 }).toBe(4000);
+    for (const node of nodes) await eventually(() => node.received.length).toBe(4000);
     for (const [index, node] of nodes.entries()) {
       for (const peer of [1, 2, 3]) {
         if (peer === index + 1) continue;
@@ -130,7 +133,7 @@ describe('PeerLinks on loopback', () => {
       a.links.send(2, { from: 1, sequence });
       a.links.flush();
     }
-    await expect.poll(() => b.received.length).toBe(30);
+    await eventually(() => b.received.length).toBe(30);
     expect(a.links.peerStatus(2).framesSentPerSocket).toEqual([10, 10, 10]);
     expect(b.links.counters().framesReceived).toBe(30);
     expect(new Set(b.received.map((message) => message.sequence)).size).toBe(30);
@@ -142,11 +145,11 @@ describe('PeerLinks on loopback', () => {
     // Each message encodes to 100 bytes exactly: 10 fit in a 1000-byte batch.
     const payload = payloadForEncodedSize(100);
     for (let sequence = 0; sequence < 95; sequence++) a.links.send(2, { from: 1, sequence: 1000 + sequence, payload });
-    await expect.poll(() => b.received.length).toBe(90);
+    await eventually(() => b.received.length).toBe(90);
     expect(b.frames.map((frame) => frame.messages.length)).toEqual(new Array(9).fill(10));
     expect(a.links.peerStatus(2)).toMatchObject({ queuedMessages: 5, queuedBytes: 500 });
     a.links.flush();
-    await expect.poll(() => b.received.length).toBe(95);
+    await eventually(() => b.received.length).toBe(95);
     expect(b.frames.at(-1)!.messages.length).toBe(5);
     // Buckets: nine frames of 10 messages (bucket 3: 8..15) and one of 5 (bucket 2: 4..7).
     expect(a.links.counters().framesByMessageCount.slice(0, 5)).toEqual([0, 0, 1, 9, 0]);
@@ -160,7 +163,7 @@ describe('PeerLinks on loopback', () => {
     a.links.send(2, { from: 1, sequence: 2 });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(b.received.length).toBe(0);
-    await expect.poll(() => b.received.length).toBe(2);
+    await eventually(() => b.received.length).toBe(2);
     expect(performance.now() - sentAt).toBeGreaterThanOrEqual(140);
     expect(b.frames.length).toBe(1);
   });
@@ -171,7 +174,7 @@ describe('PeerLinks on loopback', () => {
     const payload = new Uint8Array(2000).fill(42);
     for (let sequence = 0; sequence < 50; sequence++) a.links.send(2, { from: 1, sequence, payload });
     a.links.flush();
-    await expect.poll(() => b.received.length).toBe(50);
+    await eventually(() => b.received.length).toBe(50);
     expect(b.received.every((message) => message.payload instanceof Uint8Array && message.payload.length === 2000 && message.payload[1999] === 42)).toBe(true);
     const counters = a.links.counters();
     expect(counters.framesCompressed).toBe(counters.framesSent);
@@ -186,9 +189,9 @@ describe('PeerLinks on loopback', () => {
     miswired.links.setPeerAddress(1, { host: '127.0.0.1', port: a.port });
     impostor.links.send(1, { from: 2, sequence: 1 });
     impostor.links.flush();
-    await expect.poll(() => a.logger.has('peer connection refused', /wrong cluster secret/)).toBe(true);
-    await expect.poll(() => a.logger.has('peer connection refused', /shard index 1 is not 0/)).toBe(true);
-    await expect.poll(() => impostor.logger.has('peer link dropped', /refused by the peer: authentication failed/)).toBe(true);
+    await eventually(() => a.logger.has('peer connection refused', /wrong cluster secret/)).toBe(true);
+    await eventually(() => a.logger.has('peer connection refused', /shard index 1 is not 0/)).toBe(true);
+    await eventually(() => impostor.logger.has('peer link dropped', /refused by the peer: authentication failed/)).toBe(true);
     expect(a.links.counters().authFailures).toBeGreaterThanOrEqual(2);
     expect(impostor.links.peerStatus(1)).toMatchObject({ connectedSockets: 0, queuedMessages: 1 });
     expect(a.received).toEqual([]);
@@ -232,7 +235,7 @@ describe('PeerLinks on loopback', () => {
       const a = await startNode(1, [2], { socketsPerPeer: 1 });
       a.links.setPeerAddress(2, { host: '127.0.0.1', port: (fake.address() as net.AddressInfo).port });
       a.links.send(2, { from: 1, sequence: 1 });
-      await expect.poll(() => a.logger.has('peer link dropped', /failed to prove the cluster secret/)).toBe(true);
+      await eventually(() => a.logger.has('peer link dropped', /failed to prove the cluster secret/)).toBe(true);
       expect(a.links.peerStatus(2)).toMatchObject({ connectedSockets: 0, queuedMessages: 1 });
       expect(a.links.counters().linksEstablished).toBe(0);
     } finally {
@@ -269,19 +272,19 @@ describe('PeerLinks on loopback', () => {
 
     b.links.send(1, { from: 2, sequence: 7 });
     b.links.flush();
-    await expect.poll(() => a.received).toEqual([{ from: 2, sequence: 7 }]);
+    await eventually(() => a.received).toEqual([{ from: 2, sequence: 7 }]);
   });
 
   it('reconnects after the remote restarts and delivers what was queued meanwhile', async () => {
     const [a, b] = await startCluster(2, { socketsPerPeer: 2 });
     await allConnected([a, b], 2);
     await b.links.close();
-    await expect.poll(() => a.links.peerStatus(2).connectedSockets).toBe(0);
+    await eventually(() => a.links.peerStatus(2).connectedSockets).toBe(0);
     for (let sequence = 0; sequence < 10; sequence++) a.links.send(2, { from: 1, sequence });
     a.links.flush();
     expect(a.links.peerStatus(2).queuedMessages).toBe(10);
     const restarted = await startNode(2, [1], { listenPort: b.port });
-    await expect.poll(() => restarted.received.length, { timeout: 5000 }).toBe(10);
+    await eventually(() => restarted.received.length).toBe(10);
     expect(restarted.received.map((message) => message.sequence)).toEqual(Array.from({ length: 10 }, (_, index) => index));
     expect(a.links.counters().reconnectAttempts).toBeGreaterThan(0);
     expect(a.logger.events.some((entry) => entry.event === 'peer link lost')).toBe(true);
@@ -297,7 +300,7 @@ describe('PeerLinks on loopback', () => {
     expect(a.links.peerStatus(2)).toMatchObject({ queuedMessages: 100, queuedBytes: 10_000 });
     expect(a.links.counters()).toMatchObject({ messagesDropped: 900, bytesDropped: 90_000 });
     const b = await startNode(2, [1], { listenPort: deadPort });
-    await expect.poll(() => b.received.length, { timeout: 5000 }).toBe(100);
+    await eventually(() => b.received.length).toBe(100);
     expect(b.received[0].sequence).toBe(1900);
     expect(b.received.at(-1)!.sequence).toBe(1999);
   });
