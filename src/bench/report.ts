@@ -33,9 +33,11 @@ export interface LineChart {
   readonly xTicks?: readonly Tick[];
 }
 
-const WIDTH = 860;
+const WIDTH = 980;
 const HEIGHT = 360;
-const MARGIN = { left: 72, right: 170, top: 36, bottom: 48 };
+const MARGIN = { left: 72, right: 290, top: 36, bottom: 48 };
+/** Series with at most this many points are drawn with a marker on each point. */
+const SPARSE_POINTS_MAX = 50;
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#7f7f7f', '#bcbd22'];
 
 export function escapeHtml(text: string): string {
@@ -89,6 +91,10 @@ export function renderLineChart(chart: LineChart): string {
     if (series.points.length > 0) {
       const path = series.points.map((point, pointIndex) => `${pointIndex === 0 ? 'M' : 'L'}${format(x(point[0]))},${format(y(point[1]))}`).join(' ');
       parts.push(`<path class="series" data-series="${escapeHtml(series.name)}" d="${path}" stroke="${color}"/>`);
+      // Sparse series (a sweep's settings, short runs) get markers: a lone point has no line to show.
+      if (series.points.length <= SPARSE_POINTS_MAX) {
+        for (const point of series.points) parts.push(`<circle class="marker" cx="${format(x(point[0]))}" cy="${format(y(point[1]))}" r="3.5" fill="${color}"/>`);
+      }
     }
     const legendY = MARGIN.top + 8 + index * 18;
     parts.push(`<rect x="${WIDTH - MARGIN.right + 14}" y="${legendY - 8}" width="12" height="4" fill="${color}"/>`);

@@ -126,6 +126,9 @@ describe('HTML report', () => {
           }),
         );
         expect(charts.length, name).toBeGreaterThanOrEqual(minimumCharts);
+        const markers = await page.$$eval('svg.chart circle.marker', (circles) => circles.length);
+        // Time series of 8 intervals (single run) or one point per setting (sweep) carry markers.
+        expect(markers, name).toBeGreaterThanOrEqual(4);
         for (const chart of charts) {
           expect(chart.width).toBeGreaterThan(500);
           expect(chart.paths.length, `${name} ${chart.title}`).toBeGreaterThan(0);
