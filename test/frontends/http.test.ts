@@ -183,6 +183,40 @@ function streamingPut(port: number, path: string, chunk: Buffer, chunks: number)
   });
 }
 
+describe('aborted exchanges', () => {
+  test('a client that goes away before its reply does not disturb the server', async () => {
+    const inner = new MemoryRouter();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let calls = 0;
+    const router = {
+      execute: async (...args: Parameters<MemoryRouter['execute']>) => {
+        calls += 1;
+        await gate;
+        return inner.execute(...args);
+      },
+      info: () => inner.info(),
+    };
+    const server = await startHttpServer({ port: 0, router, metrics: new MetricsRegistry() });
+    servers.push(server);
+    const base = `http://127.0.0.1:${server.port}`;
+    const controller = new AbortController();
+    const abandoned = fetch(`${base}/v1/kv/k`, { method: 'PUT', body: 'v', signal: controller.signal });
+    while (calls === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    controller.abort();
+    await expect(abandoned).rejects.toThrow();
+    // Let uWS notice the closed connection before the reply is ready.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    while (inner.peek('k').version === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    // The write went through (the router had it); the reply had nowhere to go; the server lives on.
+    expect(inner.peek('k').version).toBe(1);
+    expect((await fetch(`${base}/v1/kv/k`)).status).toBe(200);
+  });
+});
+
 describe('HTTP size limits', () => {
   test('413 for a declared oversized body, a streamed oversized body, and a long key; the server keeps serving', async () => {
     const { base, server, router } = await start({ valueBytesMax: 1024, keyBytesMax: 16 });
@@ -279,7 +313,11 @@ describe('health, status and metrics', () => {
     const health = await fetch(`${base}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
-    const status = (await (await fetch(`${base}/v1/status`)).json()) as Record<string, any>;
+    const status = (await (await fetch(`${base}/v1/status`)).json()) as {
+      router: { replicaCount: number };
+      frontends: { ws: unknown };
+      peers: unknown;
+    };
     expect(status.router.replicaCount).toBe(1);
     expect(status.frontends.ws).toEqual({ connections: 0, inFlight: 0 });
     expect(status.peers).toEqual([{ replicaId: 2, state: 'connected' }]);
