@@ -126,7 +126,7 @@ function payloadFromArray(raw: unknown): EntryPayload {
   const [value, proposerId, requestId, sessions] = raw;
   if (!isBytesOrNull(value) || !isCount(proposerId) || !Array.isArray(sessions)) throw corrupt('payload fields');
   return {
-    value,
+    value: plainBytes(value),
     proposerId,
     requestId: requestId === null ? null : requestIdFromArray(requestId),
     sessions: sessions.map(sessionFromArray),
@@ -146,7 +146,7 @@ function sessionFromArray(raw: unknown): SessionRecord {
   if (typeof clientId !== 'string' || !isCount(sequence) || !isCount(version) || typeof applied !== 'boolean' || !isBytesOrNull(value)) {
     throw corrupt('session fields');
   }
-  return { clientId, sequence, result: { applied, version, value } };
+  return { clientId, sequence, result: { applied, version, value: plainBytes(value) } };
 }
 
 function ballotFromArray(raw: unknown): Ballot {
@@ -165,6 +165,11 @@ function isCount(value: unknown): value is number {
 
 function isBytesOrNull(value: unknown): value is Uint8Array | null {
   return value === null || value instanceof Uint8Array;
+}
+
+/** msgpackr decodes bin as Buffer; hand out plain Uint8Array views (no copy) like the rest of the API. */
+function plainBytes(value: Uint8Array | null): Uint8Array | null {
+  return value === null || value.constructor === Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
 }
 
 function corrupt(what: string): PaxosStoreError {
