@@ -203,6 +203,21 @@ describe('WebSocket front end', () => {
     expect(all.slice(2).every((reply) => reply.ok)).toBe(true);
   });
 
+  test('replies to a connection that closed meanwhile are dropped quietly', async () => {
+    const router = new GatedRouter(new MemoryRouter());
+    const { server } = await start(router);
+    const leaving = await open(server.port);
+    for (let id = 1; id <= 5; id++) leaving.send({ id, op: 'set', key: text(`k${id}`), value: text('v') });
+    while (router.executed < 5) await new Promise((resolve) => setTimeout(resolve, 2));
+    leaving.socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    router.release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const staying = await open(server.port);
+    staying.send({ id: 1, op: 'get', key: text('k5') });
+    expect((await staying.waitForReplies(1))[0]).toMatchObject({ ok: true, result: { version: 1 } });
+  });
+
   test('a client that stops reading stops getting work done for it; others are unaffected', async () => {
     const router = new MemoryRouter();
     const valueBytes = 512 * 1024;
