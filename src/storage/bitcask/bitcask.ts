@@ -5,7 +5,7 @@ import { workerFilePath } from '../../util/worker-path.js';
 import { type EngineStats, type KvEngine, VALUE_BYTES_MAX_DEFAULT, type WriteOperation, validateWrite } from '../engine.js';
 import { type FileHandle, type FileSystem, joinPath } from '../file-system.js';
 import { RealFileSystem } from '../real-file-system.js';
-import { HintBuilder, readHint } from './hint.js';
+import { HintBuilder, hintEntryCount, readHint } from './hint.js';
 import { Keydir, type KeydirLocation, hashKey, newLocation } from './keydir.js';
 import { type DirectoryListing, classifyNames, decodeMarker, encodeMarker, hintNameOf, markerName, mergeDataName, plainDataName } from './layout.js';
 import { type MergeJob, type MergeOutcome, type MergeReply, runMergeReply } from './merge.js';
@@ -766,6 +766,7 @@ export class Bitcask implements KvEngine {
     const hintName = hintNameOf(name);
     if (listing.hintNames.has(hintName)) {
       const hint = this.fileSystem.readFile(joinPath(this.directory, hintName));
+      this.keydir.reserve(this.keydir.size + Math.min(hintEntryCount(hint), hint.length));
       if (readHint(hint, file.bytes, (data, keyStart, keyLength, offset, size, tombstone) => this.applyEntry(data, keyStart, keyLength, file.number, offset, size, tombstone))) {
         this.recovery.hintsUsed++;
         return;

@@ -46,12 +46,13 @@ export class HintBuilder {
       grown.set(this.buffer.subarray(0, this.used));
       this.buffer = grown;
     }
-    const view = new DataView(this.buffer.buffer, this.used, ENTRY_FIXED_BYTES);
-    view.setUint32(0, offset, true);
-    view.setUint32(4, recordBytes, true);
-    view.setUint32(8, keyLength, true);
-    view.setUint8(12, tombstone ? HINT_TOMBSTONE : 0);
-    this.buffer.set(data.subarray(keyStart, keyStart + keyLength), this.used + ENTRY_FIXED_BYTES);
+    const buffer = this.buffer;
+    const at = this.used;
+    writeUint32(buffer, at, offset);
+    writeUint32(buffer, at + 4, recordBytes);
+    writeUint32(buffer, at + 8, keyLength);
+    buffer[at + 12] = tombstone ? HINT_TOMBSTONE : 0;
+    for (let i = 0; i < keyLength; i++) buffer[at + ENTRY_FIXED_BYTES + i] = data[keyStart + i];
     this.used += needed;
     this.entries++;
   }
@@ -67,6 +68,19 @@ export class HintBuilder {
     view.setUint32(this.used, crc32c(out, 0, 0, this.used), true);
     return out;
   }
+}
+
+function writeUint32(target: Uint8Array, position: number, value: number): void {
+  target[position] = value;
+  target[position + 1] = value >>> 8;
+  target[position + 2] = value >>> 16;
+  target[position + 3] = value >>> 24;
+}
+
+/** The entry count in a hint's header (unverified; used only to pre-size the keydir). */
+export function hintEntryCount(hint: Uint8Array): number {
+  if (hint.length < HEADER_BYTES) return 0;
+  return new DataView(hint.buffer, hint.byteOffset, HEADER_BYTES).getUint32(8, true);
 }
 
 /** Same shape as ScanVisitor so hints and scans feed the keydir through one function. */

@@ -122,15 +122,26 @@ export class Keydir {
 
   /** Slot of the key at `data[start, end)` with precomputed `hash`, or -1. */
   findRange(data: Uint8Array, start: number, end: number, hash: number): number {
+    const probed = this.probe(data, start, end, hash);
+    return probed >= 0 ? probed : -1;
+  }
+
+  /** The key's slot, or -(empty slot where it would go) - 1. */
+  private probe(data: Uint8Array, start: number, end: number, hash: number): number {
     const slots = this.slots;
     let index = hash & this.mask;
     for (;;) {
       const base = index * SLOT_FIELDS;
       const slotHash = slots[base + FIELD_HASH];
-      if (slotHash === 0) return -1;
+      if (slotHash === 0) return -index - 1;
       if (slotHash === hash && this.keyEquals(slots[base + FIELD_KEY_REF], data, start, end)) return index;
       index = (index + 1) & this.mask;
     }
+  }
+
+  /** Grows the table ahead of `count` keys (open uses the hint entry counts), so loading does not rehash repeatedly. */
+  reserve(count: number): void {
+    while (count / (this.mask + 1) > LOAD_FACTOR_MAX) this.grow();
   }
 
   fileNumberAt(slot: number): number {
@@ -169,20 +180,21 @@ export class Keydir {
     previous: KeydirLocation,
   ): boolean {
     const hash = hashKey(data, start, end);
-    const found = this.findRange(data, start, end, hash);
-    if (found >= 0) {
-      const base = found * SLOT_FIELDS;
+    let probed = this.probe(data, start, end, hash);
+    if (probed >= 0) {
+      const base = probed * SLOT_FIELDS;
       previous.fileNumber = this.slots[base + FIELD_FILE];
       previous.offset = this.slots[base + FIELD_OFFSET];
       previous.recordBytes = this.slots[base + FIELD_SIZE];
-      this.update(found, fileNumber, offset, recordBytes);
+      this.update(probed, fileNumber, offset, recordBytes);
       return true;
     }
-    if ((this.count + 1) / (this.mask + 1) > LOAD_FACTOR_MAX) this.grow();
+    if ((this.count + 1) / (this.mask + 1) > LOAD_FACTOR_MAX) {
+      this.grow();
+      probed = this.probe(data, start, end, hash);
+    }
     const keyRef = this.storeKey(data, start, end);
-    let index = hash & this.mask;
-    while (this.slots[index * SLOT_FIELDS + FIELD_HASH] !== 0) index = (index + 1) & this.mask;
-    const base = index * SLOT_FIELDS;
+    const base = (-probed - 1) * SLOT_FIELDS;
     this.slots[base + FIELD_HASH] = hash;
     this.slots[base + FIELD_KEY_REF] = keyRef;
     this.slots[base + FIELD_FILE] = fileNumber;
@@ -252,8 +264,11 @@ export class Keydir {
       this.arena = grown;
     }
     const keyRef = this.arenaUsedBytes;
-    const prefix = writeLength(this.arena, keyRef, length);
-    this.arena.set(data.subarray(start, end), keyRef + prefix);
+    const arena = this.arena;
+    const keyStart = keyRef + writeLength(arena, keyRef, length);
+    // A byte loop beats set(subarray()) for short keys: no view object to allocate.
+    if (length <= 64) for (let i = 0; i < length; i++) arena[keyStart + i] = data[start + i];
+    else arena.set(data.subarray(start, end), keyStart);
     this.arenaUsedBytes += needed;
     return keyRef;
   }

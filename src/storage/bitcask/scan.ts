@@ -78,14 +78,9 @@ export function scanRecords(data: Uint8Array, end: number, valueBytesMax: number
       result.validEndBytes = position;
       continue;
     }
-    const record: PendingRecord = {
-      offset,
-      keyStart: view.keyStart,
-      keyLength: view.keyLength,
-      recordBytes: view.totalBytes,
-      tombstone: (flags & FLAG_TOMBSTONE) !== 0,
-    };
+    const tombstone = (flags & FLAG_TOMBSTONE) !== 0;
     if ((flags & FLAG_BATCH) !== 0) {
+      const record: PendingRecord = { offset, keyStart: view.keyStart, keyLength: view.keyLength, recordBytes: view.totalBytes, tombstone };
       if ((flags & FLAG_BATCH_BEGIN) !== 0) {
         if (pending !== null) result.recordsDropped += pending.length;
         pending = [record];
@@ -100,7 +95,7 @@ export function scanRecords(data: Uint8Array, end: number, valueBytesMax: number
       result.recordsDropped += pending.length;
       pending = null;
     }
-    visit(data, record.keyStart, record.keyLength, offset, record.recordBytes, record.tombstone);
+    visit(data, view.keyStart, view.keyLength, offset, view.totalBytes, tombstone);
     result.recordsApplied++;
     result.validEndBytes = position;
   }
