@@ -310,7 +310,7 @@ describe('budgets and input validation', () => {
 
 describe('randomized', () => {
   it('accepts jittered runs of the model and rejects them with an unreachable version', () => {
-    for (let seed = 1; seed <= 150; seed++) {
+    for (let seed = 1; seed <= 100; seed++) {
       const random = new Random(seed);
       const { history, versionMax } = randomLinearizableHistory(random, { operations: 60, keys: 2, jitter: 30, unknownProbability: 0.1 });
       const result = checkLinearizability(history);
@@ -329,10 +329,10 @@ describe('randomized', () => {
     }
   });
   it('agrees with brute force on thousands of tiny concurrent histories', () => {
-    const counts = crossCheckWithBruteForce(1, 3000, 7);
+    const counts = crossCheckWithBruteForce(1, 2000, 7);
     // Both verdicts must be well represented, or the comparison proves little.
-    expect(counts.linearizable).toBeGreaterThan(600);
-    expect(counts.violation).toBeGreaterThan(600);
+    expect(counts.linearizable).toBeGreaterThan(400);
+    expect(counts.violation).toBeGreaterThan(400);
   });
   it('agrees with brute force on small histories with more overlap', () => {
     const counts = crossCheckWithBruteForce(100_000, 300, 13);
