@@ -61,6 +61,9 @@ export function encodeFrame(payload: Uint8Array, flags: number): Buffer {
   return frame;
 }
 
+/** The largest msgpack array header (array32): what a frame adds around its messages at most. */
+export const MESSAGE_ARRAY_HEADER_BYTES_MAX = 5;
+
 /** Bytes of the msgpack array header for `count` items. */
 function arrayHeaderBytes(count: number): number {
   return count < 16 ? 1 : count < 0x10000 ? 3 : 5;
@@ -81,11 +84,6 @@ function writeArrayHeader(target: Buffer, offset: number, count: number): number
   return offset + 5;
 }
 
-/** Upper bound of the payload of a frame carrying messages of `messagesBytes` in total. */
-export function messageFramePayloadBytes(messageCount: number, messagesBytes: number): number {
-  return arrayHeaderBytes(messageCount) + messagesBytes;
-}
-
 /**
  * Builds one frame from already msgpack-encoded messages (each one complete msgpack value):
  * the payload is their concatenation behind a msgpack array header, so no message is encoded
@@ -97,7 +95,7 @@ export function encodeMessageFrame(
   compressionThresholdBytes: number,
 ): { frame: Buffer; compressed: boolean } {
   assert(encodedMessages.length > 0, 'a message frame carries at least one message');
-  const payloadBytes = messageFramePayloadBytes(encodedMessages.length, messagesBytes);
+  const payloadBytes = arrayHeaderBytes(encodedMessages.length) + messagesBytes;
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
   let offset = writeArrayHeader(frame, FRAME_HEADER_BYTES, encodedMessages.length);
   for (const message of encodedMessages) {

@@ -29,7 +29,7 @@ import { Packr } from 'msgpackr';
 import { fromSystemError, PaxosStoreError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { Random } from '../util/random.js';
-import { type DecodedFrame, encodeFrame, encodeMessageFrame, FLAG_HANDSHAKE, FrameDecoder, messageFramePayloadBytes } from './frame.js';
+import { type DecodedFrame, encodeFrame, encodeMessageFrame, FLAG_HANDSHAKE, FrameDecoder, MESSAGE_ARRAY_HEADER_BYTES_MAX } from './frame.js';
 import {
   computeProof,
   decodeHandshake,
@@ -221,7 +221,7 @@ export class PeerLinks<TMessage> {
     this.socketsPerPeer = positiveInteger('socketsPerPeer', options.socketsPerPeer ?? defaults.socketsPerPeer);
     this.frameBytesMax = positiveInteger('frameBytesMax', options.frameBytesMax ?? defaults.frameBytesMax, HANDSHAKE_FRAME_BYTES_MAX);
     this.batchMaxBytes = positiveInteger('batchMaxBytes', options.batchMaxBytes ?? defaults.batchMaxBytes);
-    if (messageFramePayloadBytes(2 ** 32 - 1, this.batchMaxBytes) > this.frameBytesMax) {
+    if (this.batchMaxBytes + MESSAGE_ARRAY_HEADER_BYTES_MAX > this.frameBytesMax) {
       throw new PaxosStoreError('INVALID_ARGUMENT', `batchMaxBytes ${this.batchMaxBytes} leaves no room for a frame header within frameBytesMax ${this.frameBytesMax}`);
     }
     this.batchMaxDelayUs = positiveInteger('batchMaxDelayUs', options.batchMaxDelayUs ?? defaults.batchMaxDelayUs, 0);
@@ -231,7 +231,7 @@ export class PeerLinks<TMessage> {
     this.authTimeoutMs = positiveInteger('authTimeoutMs', options.authTimeoutMs ?? defaults.authTimeoutMs);
     this.reconnectDelayMsMin = positiveInteger('reconnectDelayMsMin', options.reconnectDelayMsMin ?? defaults.reconnectDelayMsMin);
     this.reconnectDelayMsMax = positiveInteger('reconnectDelayMsMax', options.reconnectDelayMsMax ?? defaults.reconnectDelayMsMax, this.reconnectDelayMsMin);
-    this.messageBytesMax = Math.min(this.frameBytesMax - messageFramePayloadBytes(2 ** 32 - 1, 0), this.sendQueueBytesMax);
+    this.messageBytesMax = Math.min(this.frameBytesMax - MESSAGE_ARRAY_HEADER_BYTES_MAX, this.sendQueueBytesMax);
     for (const peer of options.peers) {
       positiveInteger('peer replicaId', peer.replicaId, 0);
       if (peer.replicaId === this.identity.replicaId) throw new PaxosStoreError('INVALID_ARGUMENT', `replica ${peer.replicaId} lists itself as a peer`);
