@@ -134,7 +134,6 @@ export async function connect(options: ConnectOptions): Promise<Client> {
 interface Call {
   /** The request without its per-connection id (assigned when sent). */
   readonly frame: DistributiveOmit<ClientFrame, 'id'>;
-  readonly deadlineMs: number;
   readonly resolve: (reply: Extract<ServerFrame, { ok: true }>) => void;
   readonly reject: (error: unknown) => void;
   settled: boolean;
@@ -162,7 +161,12 @@ class PaxosStoreClient implements Client {
   private readonly retryDelayMs: number;
   private readonly maxMessageBytes: number;
   private readonly pingIntervalMs: number;
-  private sequence = 0;
+  /**
+   * Last request sequence used. Starts at the wall clock in microseconds, so a client restarted
+   * with the same explicit clientId does not reuse sequences that the consensus layer may still
+   * remember (it would answer a new write with an old write's result).
+   */
+  private sequence = Date.now() * 1000;
   private endpointIndex = 0;
   /** The link new calls go to. */
   private link: Link | undefined;
@@ -186,6 +190,9 @@ class PaxosStoreClient implements Client {
     this.maxMessageBytes = positive(options.maxMessageBytes ?? 64 * 1024 * 1024, 'maxMessageBytes');
     this.pingIntervalMs = positive(options.pingIntervalMs ?? 5000, 'pingIntervalMs');
     this.clientId = options.clientId ?? `client-${randomBytes(8).toString('hex')}`;
+    if (typeof this.clientId !== 'string' || this.clientId.length === 0 || this.clientId.length > 128) {
+      throw new PaxosStoreError('INVALID_ARGUMENT', 'clientId must be a string of 1–128 characters');
+    }
     this.retryCodes = new Set(options.retryCodes ?? DEFAULT_RETRY_CODES);
   }
 
@@ -308,7 +315,6 @@ class PaxosStoreClient implements Client {
     return new Promise((resolve, reject) => {
       const call: Call = {
         frame,
-        deadlineMs: performance.now() + timeoutMs,
         resolve,
         reject,
         settled: false,
