@@ -544,7 +544,7 @@ export class Bitcask implements KvEngine {
    * what was done; concurrent calls share one run.
    */
   merge(): Promise<MergeSummary> {
-    if (this.closed) return Promise.reject(new PaxosStoreError('CLOSED', 'bitcask is closed'));
+    if (this.closing || this.closed) return Promise.reject(new PaxosStoreError('CLOSED', 'bitcask is closed'));
     if (this.merging === null) {
       this.merging = this.runMerge().finally(() => {
         this.merging = null;

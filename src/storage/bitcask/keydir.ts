@@ -258,6 +258,8 @@ export class Keydir {
   private storeKey(data: Uint8Array, start: number, end: number): number {
     const length = end - start;
     const needed = lengthPrefixBytes(length) + length;
+    // Key refs are u32; ~100M keys of 40 bytes would reach this, far beyond one shard's share.
+    assert(this.arenaUsedBytes + needed <= 0xffffffff, 'keydir key arena passed 4 GiB');
     if (this.arenaUsedBytes + needed > this.arena.length) {
       const grown = new Uint8Array(Math.max(Math.ceil(this.arena.length * ARENA_GROWTH), this.arenaUsedBytes + needed));
       grown.set(this.arena.subarray(0, this.arenaUsedBytes));
