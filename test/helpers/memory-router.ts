@@ -190,7 +190,8 @@ function applyWrite(
       if (operation.ifVersion !== undefined && operation.ifVersion !== state.version) return unchanged;
       if (operation.onlyIfAbsent === true && state.value !== null) return unchanged;
       if (operation.onlyIfPresent === true && state.value === null) return unchanged;
-      return write(new Uint8Array(operation.value), state.value);
+      // Buffer.from copies; small values share Node's pool instead of one ArrayBuffer each.
+      return write(Buffer.from(operation.value), state.value);
     }
     case 'delete': {
       if (operation.ifVersion !== undefined && operation.ifVersion !== state.version) return unchanged;
