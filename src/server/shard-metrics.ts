@@ -1,0 +1,66 @@
+/**
+ * Turns a shard worker's counters (consensus replica, peer links, Bitcask) into a metrics
+ * snapshot that the main thread merges into its registry with a `shard` label, so /metrics shows
+ * every worker. Counters only grow; gauges are current levels.
+ */
+import type { PeerMessage } from '../consensus/messages.js';
+import type { Replica } from '../consensus/replica.js';
+import type { FamilySnapshot, MetricsSnapshot } from '../metrics/registry.js';
+import type { Bitcask } from '../storage/bitcask/bitcask.js';
+import type { PeerLinks } from '../transport/peer-links.js';
+
+type Kind = 'counter' | 'gauge';
+
+function family(type: Kind, name: string, help: string, value: number): FamilySnapshot {
+  return { type, name, help, series: [{ labels: {}, value }] };
+}
+
+/** Storage stats and how each is exported (name suffix, kind, help). */
+const storageStats: readonly [stat: string, name: string, kind: Kind, help: string][] = [
+  ['keys', 'storage_keys', 'gauge', 'Live keys in the Bitcask keydir.'],
+  ['dataBytes', 'storage_data_bytes', 'gauge', 'Bytes in Bitcask data files.'],
+  ['deadBytes', 'storage_dead_bytes', 'gauge', 'Bytes of overwritten or deleted records awaiting merge.'],
+  ['keydirBytes', 'storage_keydir_bytes', 'gauge', 'Memory held by the keydir.'],
+  ['writes', 'storage_writes_total', 'counter', 'Records appended.'],
+  ['syncs', 'storage_fsyncs_total', 'counter', 'fdatasync calls (one per group commit).'],
+  ['merges', 'storage_merges_total', 'counter', 'Completed Bitcask merges.'],
+  ['mergeFailures', 'storage_merge_failures_total', 'counter', 'Failed Bitcask merges.'],
+  ['writeFailed', 'storage_write_failed', 'gauge', '1 while the last write failed (e.g. disk full).'],
+];
+
+export function collectShardMetrics(replica: Replica, links: PeerLinks<PeerMessage>, engine: Bitcask): MetricsSnapshot {
+  const families: FamilySnapshot[] = [];
+  const counters = replica.counters;
+  families.push(
+    family('counter', 'paxosstore_consensus_requests_total', 'Client operations submitted to the consensus layer.', counters.requests),
+    family('counter', 'paxosstore_consensus_peer_messages_total', 'Peer messages received.', counters.peerMessages),
+    family('counter', 'paxosstore_consensus_peer_messages_rejected_total', 'Peer messages dropped as malformed or from a non-member.', counters.peerMessagesRejected),
+    family('counter', 'paxosstore_group_commits_total', 'Group commits (one fdatasync each).', counters.commits),
+    family('counter', 'paxosstore_group_commit_records_total', 'PaxosLog records written by group commits (÷ commits = batch size).', counters.recordsCommitted),
+    family('gauge', 'paxosstore_inflight_operations', 'Operations in flight in the scheduler.', replica.inFlight),
+  );
+  const stats = engine.stats();
+  for (const [stat, name, kind, help] of storageStats) {
+    if (stat in stats) families.push(family(kind, `paxosstore_${name}`, help, stats[stat]));
+  }
+  const peer = links.counters();
+  families.push(
+    family('counter', 'paxosstore_peer_frames_sent_total', 'Frames written to peers.', peer.framesSent),
+    family('counter', 'paxosstore_peer_bytes_sent_total', 'Bytes written to peers.', peer.bytesSent),
+    family('counter', 'paxosstore_peer_messages_sent_total', 'Messages sent to peers (÷ frames = batch size).', peer.messagesSent),
+    family('counter', 'paxosstore_peer_frames_compressed_total', 'Frames sent lz4-compressed.', peer.framesCompressed),
+    family('counter', 'paxosstore_peer_frames_received_total', 'Frames received from peers.', peer.framesReceived),
+    family('counter', 'paxosstore_peer_bytes_received_total', 'Bytes received from peers.', peer.bytesReceived),
+    family('counter', 'paxosstore_peer_messages_dropped_total', 'Messages dropped by a full send queue.', peer.messagesDropped),
+    family('counter', 'paxosstore_peer_reconnects_total', 'Reconnect attempts to peers.', peer.reconnectAttempts),
+    family('counter', 'paxosstore_peer_auth_failures_total', 'Peer connections refused by authentication.', peer.authFailures),
+    family('counter', 'paxosstore_peer_malformed_frames_total', 'Peer connections dropped for malformed frames.', peer.malformedFrames),
+  );
+  families.push({
+    type: 'counter',
+    name: 'paxosstore_peer_frames_by_messages_total',
+    help: 'Frames sent, by the power-of-two bucket of messages they carried (messages_min ≤ count < 2×messages_min).',
+    series: peer.framesByMessageCount.map((value, index) => ({ labels: { messages_min: String(2 ** index) }, value })),
+  });
+  return { families };
+}

@@ -1,0 +1,57 @@
+import type { KeyOperation, KeyResult, RequestId } from '../api/operations.js';
+import { PaxosStoreError } from '../errors.js';
+import type { ShardClientChannel } from '../ipc/channel.js';
+import { shardOf } from '../router/shard-hash.js';
+import type { Router, RouterInfo } from '../router/types.js';
+
+/**
+ * The main thread's Router: hashes the key to its shard and hands the request to that shard's
+ * worker over the channel's ring. Rejections are always PaxosStoreError (the channel rebuilds
+ * the worker's typed errors).
+ */
+export class ShardRouter implements Router {
+  private readonly startedMs = Date.now();
+  private requests = 0;
+  private failures = 0;
+  private inFlight = 0;
+  private closed = false;
+
+  constructor(
+    private readonly shards: readonly ShardClientChannel[],
+    private readonly identity: { readonly replicaId: number; readonly replicaCount: number },
+  ) {}
+
+  async execute(key: Uint8Array, operation: KeyOperation, requestId: RequestId): Promise<KeyResult> {
+    if (this.closed) throw new PaxosStoreError('CLOSED', 'replica is shutting down');
+    if (!(key instanceof Uint8Array)) throw new PaxosStoreError('INVALID_ARGUMENT', 'key must be bytes');
+    this.requests++;
+    this.inFlight++;
+    try {
+      return await this.shards[shardOf(key, this.shards.length)].execute(key, operation, requestId);
+    } catch (error) {
+      this.failures++;
+      throw error instanceof PaxosStoreError ? error : new PaxosStoreError('INTERNAL', String(error));
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  /** Refuses new requests (CLOSED); in-flight ones still complete. */
+  close(): void {
+    this.closed = true;
+  }
+
+  get inFlightRequests(): number {
+    return this.inFlight;
+  }
+
+  info(): RouterInfo {
+    return {
+      replicaId: this.identity.replicaId,
+      replicaCount: this.identity.replicaCount,
+      shardCount: this.shards.length,
+      uptimeSeconds: Math.floor((Date.now() - this.startedMs) / 1000),
+      counters: { requests: this.requests, failures: this.failures, inFlight: this.inFlight },
+    };
+  }
+}

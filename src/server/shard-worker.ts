@@ -1,0 +1,145 @@
+/**
+ * Entry point of shard worker k (a worker_thread of a replica process). It owns everything of
+ * its shard: the Bitcask under `<dataDir>/shard-<k>` (each key's PaxosLog is its value), the
+ * consensus Replica with its coroutine scheduler, and the peer links to worker k of every other
+ * replica. The main thread reaches it only through the request/reply rings of its channel.
+ *
+ *   main thread ══ request ring ══► ShardWorkerChannel ─► Replica.execute ─► scheduler turn
+ *                                                           │ group commit ─► Bitcask (one fdatasync)
+ *   peers ◄══ PeerLinks (S sockets/peer, batched) ◄──────────┘ sends (after the commit is durable)
+ *
+ * Time: the scheduler counts ticks of 1 ms; an interval advances it by the real elapsed time.
+ */
+import { randomBytes } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import { shardDirectory } from '../cluster/data-directory.js';
+import type { PeerMessage } from '../consensus/messages.js';
+import { Replica, engineStorage } from '../consensus/replica.js';
+import { PaxosStoreError } from '../errors.js';
+import { type ShardWorkerChannel as ShardWorkerChannelType, ShardWorkerChannel } from '../ipc/channel.js';
+import { Bitcask } from '../storage/bitcask/bitcask.js';
+import { PeerLinks } from '../transport/peer-links.js';
+import { Random } from '../util/random.js';
+import { collectShardMetrics } from './shard-metrics.js';
+import type { ShardWorkerData, WorkerToMain } from './worker-protocol.js';
+
+/** How often the worker advances the scheduler's clock. */
+const TICK_INTERVAL_MS = 2;
+/** How often the worker ships its counters to the main thread for /metrics. */
+const METRICS_INTERVAL_MS = 1000;
+
+function post(message: WorkerToMain): void {
+  parentPort!.postMessage(message);
+}
+
+function isPeerMessage(value: unknown): value is PeerMessage {
+  // Shape checks of every field happen in Replica.receive, which counts and drops bad messages.
+  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
+}
+
+/**
+ * A client gets TIMEOUT after `requestTimeoutMs` even if its coroutine is still trying (its own
+ * bounds end it later). TIMEOUT is indeterminate for writes: a retry with the same request id
+ * is deduplicated, so the client can safely retry.
+ */
+function withDeadline<T>(operation: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new PaxosStoreError('TIMEOUT', `no decision within ${timeoutMs} ms (the write may still be applied; retry with the same request id)`)), timeoutMs);
+  });
+  return Promise.race([operation, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Info lines only with PAXOSSTORE_LOG=info; one line per (event, peer) per interval, so a dead peer is not a flood. */
+const LOG_REPEAT_INTERVAL_MS = 30_000;
+function throttledLogger(shardIndex: number): (level: 'info' | 'warn', event: string, fields: Record<string, unknown>) => void {
+  const verbose = process.env.PAXOSSTORE_LOG === 'info';
+  const lastLoggedMs = new Map<string, number>();
+  return (level, event, fields) => {
+    if (level === 'info' && !verbose) return;
+    const key = `${event}/${String(fields.peerId ?? fields.host ?? '')}`;
+    const now = Date.now();
+    if (now - (lastLoggedMs.get(key) ?? Number.NEGATIVE_INFINITY) < LOG_REPEAT_INTERVAL_MS) return;
+    lastLoggedMs.set(key, now);
+    post({ type: 'log', level, message: `shard ${shardIndex}: ${event} ${JSON.stringify(fields)}` });
+  };
+}
+
+async function main(): Promise<void> {
+  const { config, shardIndex, buffers } = workerData as ShardWorkerData;
+  const log = throttledLogger(shardIndex);
+  const engine = await Bitcask.open({
+    directory: shardDirectory(config.dataDir, shardIndex),
+    fileSizeBytesMax: config.storage.fileSizeBytesMax,
+    valueBytesMax: config.storage.valueBytesMax + 64 * 1024, // room for the PaxosLog around the value
+  });
+  const self = config.replicas.find((replica) => replica.id === config.replicaId)!;
+  const flushEveryTurn = config.transport.batchMaxDelayUs === 0;
+  let links: PeerLinks<PeerMessage> | undefined;
+  const replica = new Replica({
+    replicaId: config.replicaId,
+    replicaIds: config.replicas.map((entry) => entry.id),
+    storage: engineStorage(engine),
+    transport: (peer, messages) => {
+      for (const message of messages) links!.send(peer, message);
+      // With batchMaxDelayUs = 0 every scheduler turn is one batch; otherwise the links' delay
+      // timer (or batchMaxBytes) decides, so batches can span turns.
+      if (flushEveryTurn) links!.flush();
+    },
+    random: new Random(randomBytes(4).readUInt32LE(0)),
+    limits: { inFlightMax: config.consensus.inFlightMax },
+    valueBytesMax: config.storage.valueBytesMax,
+  });
+  links = new PeerLinks<PeerMessage>({
+    identity: { clusterId: config.clusterId, replicaId: config.replicaId, shardIndex, shardCount: config.shards },
+    secret: config.secret,
+    listenHost: self.host,
+    listenPort: self.peerPort + shardIndex,
+    peers: config.replicas
+      .filter((entry) => entry.id !== config.replicaId)
+      .map((entry) => ({ replicaId: entry.id, address: { host: entry.host, port: entry.peerPort + shardIndex } })),
+    isMessage: isPeerMessage,
+    onMessages: (peer, messages) => replica.receive(peer, messages),
+    logger: { info: (event, fields) => log('info', event, fields), warn: (event, fields) => log('warn', event, fields) },
+    socketsPerPeer: config.transport.socketsPerPeer,
+    batchMaxBytes: config.transport.batchMaxBytes,
+    batchMaxDelayUs: config.transport.batchMaxDelayUs,
+    compressionThresholdBytes: config.transport.compressionThresholdBytes,
+    sendQueueBytesMax: config.transport.sendQueueBytesMax,
+  });
+  await links.start();
+
+  let lastTickMs = performance.now();
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    const elapsed = Math.floor(now - lastTickMs);
+    if (elapsed < 1) return;
+    lastTickMs += elapsed;
+    replica.tick(elapsed);
+  }, TICK_INTERVAL_MS);
+
+  const metricsTimer = setInterval(() => {
+    post({ type: 'metrics', snapshot: collectShardMetrics(replica, links!, engine) });
+  }, METRICS_INTERVAL_MS);
+
+  let channel: ShardWorkerChannelType | undefined;
+  channel = new ShardWorkerChannel(buffers, {
+    onRequest: (request) => withDeadline(replica.execute(request.key, request.operation, request.requestId), config.consensus.requestTimeoutMs),
+    onShutdown: async () => {
+      clearInterval(ticker);
+      clearInterval(metricsTimer);
+      replica.close();
+      await links!.close();
+      await engine.close();
+    },
+    stats: () => ({ inFlight: replica.inFlight, ...replica.counters, ...engine.stats() }),
+  });
+  post({ type: 'ready', shardIndex, recovery: { ...engine.recovery } });
+  await channel.done;
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof PaxosStoreError ? `${error.code}: ${error.message}` : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  post({ type: 'fatal', message });
+  process.exitCode = 1;
+});
