@@ -236,7 +236,7 @@ describe('HTTP size limits', () => {
 
     const fits = await streamingPut(server.port, '/v1/kv/fits', Buffer.alloc(256, 2), 4);
     expect(fits.status).toBe(200);
-    expect(router.peek('fits').value).toEqual(new Uint8Array(1024).fill(2));
+    expect(Buffer.from(router.peek('fits').value!)).toEqual(Buffer.alloc(1024, 2));
   });
 });
 
@@ -315,11 +315,12 @@ describe('health, status and metrics', () => {
     expect(await health.json()).toEqual({ status: 'ok' });
     const status = (await (await fetch(`${base}/v1/status`)).json()) as {
       router: { replicaCount: number };
-      frontends: { ws: unknown };
+      frontends: { ws: unknown; http: unknown };
       peers: unknown;
     };
     expect(status.router.replicaCount).toBe(1);
     expect(status.frontends.ws).toEqual({ connections: 0, inFlight: 0 });
+    expect(status.frontends.http).toEqual({ inFlight: 1 }); // the status request itself
     expect(status.peers).toEqual([{ replicaId: 2, state: 'connected' }]);
   });
 
@@ -355,6 +356,7 @@ describe('health, status and metrics', () => {
     expect(p99).toBeGreaterThan(0);
     expect(p99).toBeLessThan(1);
     expect(sampleValue(families, 'paxosstore_ws_connections', 'paxosstore_ws_connections', {})).toBe(0);
+    expect(sampleValue(families, 'paxosstore_http_in_flight_requests', 'paxosstore_http_in_flight_requests', {})).toBe(1);
   });
 
   test('a second server on the same port fails (exclusive listen) and close frees the port', async () => {

@@ -37,6 +37,8 @@ export interface HttpContext {
   readonly limits: HttpLimits;
   readonly metrics: RequestMetrics;
   readonly requestIds: RequestIdSource;
+  /** HTTP exchanges started and not yet answered (for /v1/status and metrics). */
+  readonly http: { inFlight: number };
 }
 
 /**
@@ -50,6 +52,7 @@ export function serve(
   start: (exchange: Exchange) => Promise<HttpReply>,
 ): void {
   const exchange = beginExchange(res);
+  context.http.inFlight += 1;
   let pending: Promise<HttpReply>;
   try {
     pending = start(exchange);
@@ -73,6 +76,7 @@ function finish(
   reply: HttpReply,
   outcome: Parameters<RequestMetrics['record']>[2],
 ): void {
+  context.http.inFlight -= 1;
   respond(exchange, reply);
   context.metrics.record('http', operation, outcome, (performance.now() - exchange.startedMs) * 1000);
 }

@@ -58,9 +58,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     limits,
     metrics: new RequestMetrics(options.metrics),
     requestIds: new RequestIdSource(),
+    http: { inFlight: 0 },
   };
   const ws = new WsFrontend(context, options.metrics);
-  registerConnectionGauges(options.metrics, ws);
+  registerConnectionGauges(options.metrics, ws, context);
 
   const app = uws.App();
   app.ws('/v1/ws', ws.behavior(uws.DISABLED));
@@ -81,7 +82,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       const provided = (await options.statusProvider?.()) ?? {};
       return jsonReply(200, {
         router: options.router.info(),
-        frontends: { ws: { connections: ws.sockets.size, inFlight: ws.inFlight() } },
+        frontends: {
+          // This status request itself is one of the HTTP exchanges in flight.
+          http: { inFlight: context.http.inFlight },
+          ws: { connections: ws.sockets.size, inFlight: ws.inFlight() },
+        },
         ...provided,
       });
     }),
@@ -142,7 +147,10 @@ function listen(
   });
 }
 
-function registerConnectionGauges(registry: MetricsRegistry, ws: WsFrontend): void {
+function registerConnectionGauges(registry: MetricsRegistry, ws: WsFrontend, context: HttpContext): void {
+  const httpInFlight = registry
+    .gauge({ name: 'paxosstore_http_in_flight_requests', help: 'HTTP requests received and not yet answered.' })
+    .with();
   const connections = registry
     .gauge({ name: 'paxosstore_ws_connections', help: 'Open WebSocket connections.' })
     .with();
@@ -152,5 +160,6 @@ function registerConnectionGauges(registry: MetricsRegistry, ws: WsFrontend): vo
   registry.onCollect(() => {
     connections.set(ws.sockets.size);
     inFlight.set(ws.inFlight());
+    httpInFlight.set(context.http.inFlight);
   });
 }
