@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { Packr } from 'msgpackr';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFrame, encodeMessageFrame, FLAG_HANDSHAKE, FrameDecoder } from '../../src/transport/frame.js';
@@ -303,6 +305,36 @@ describe('PeerLinks on loopback', () => {
     await eventually(() => b.received.length).toBe(100);
     expect(b.received[0].sequence).toBe(1900);
     expect(b.received.at(-1)!.sequence).toBe(1999);
+  });
+  it('closes cleanly: a process exits on its own after close (no timer or socket left)', async () => {
+    const module = fileURLToPath(new URL('../../dist/src/transport/peer-links.js', import.meta.url));
+    const script = `
+      import { PeerLinks } from ${JSON.stringify(module)};
+      const logger = { info() {}, warn() {} };
+      let received = 0;
+      const make = (replicaId) => new PeerLinks({
+        identity: { clusterId: 'c', replicaId, shardIndex: 0, shardCount: 1 }, secret: 's',
+        listenHost: '127.0.0.1', listenPort: 0, peers: [{ replicaId: 3 - replicaId }, { replicaId: 9 }],
+        isMessage: (value) => typeof value === 'number', onMessages: (_, messages) => { received += messages.length; },
+        logger, socketsPerPeer: 3, batchMaxDelayUs: 5000,
+      });
+      const [a, b] = [make(1), make(2)];
+      const [portA, portB] = [await a.start(), await b.start()];
+      a.setPeerAddress(2, { host: '127.0.0.1', port: portB });
+      b.setPeerAddress(1, { host: '127.0.0.1', port: portA });
+      a.setPeerAddress(9, { host: '127.0.0.1', port: 1 }); // never answers: reconnect timers run
+      while (a.peerStatus(2).connectedSockets < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+      for (let sequence = 0; sequence < 100; sequence++) a.send(2, sequence);
+      while (received < 100) await new Promise((resolve) => setTimeout(resolve, 5));
+      a.send(2, 100); // still queued behind the batch timer when close starts
+      await a.close();
+      await b.close();
+      console.log(received);
+    `;
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    });
+    expect(Number(output.trim())).toBeGreaterThanOrEqual(100);
   });
 });
 
