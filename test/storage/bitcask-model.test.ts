@@ -24,7 +24,7 @@ import { Random } from '../../src/util/random.js';
  */
 
 const DIRECTORY = '/db';
-const SEEDS = Number(process.env.BITCASK_SEEDS ?? 12);
+const SEEDS = Number(process.env.BITCASK_SEEDS ?? 10);
 const TRACE_KEY = process.env.BITCASK_TRACE_KEY;
 const STEPS = Number(process.env.BITCASK_STEPS ?? 2500);
 const KEY_COUNT = 48;
