@@ -23,6 +23,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_BAD_ARGUMENTS = 2;
 export const EXIT_OPERATION_ERRORS = 3;
+/** Interrupted by SIGINT/SIGTERM (128 + SIGINT, as shells report it); partial results are still printed. */
+export const EXIT_INTERRUPTED = 130;
 
 const DEFAULT_ENDPOINTS: Readonly<Record<TargetName, string>> = { resp: '127.0.0.1:7100', http: '127.0.0.1:7101', ws: '127.0.0.1:7101' };
 
@@ -163,8 +165,14 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
     return EXIT_BAD_ARGUMENTS;
   }
   const progress = createProgressLine();
+  // Ctrl-C (or SIGTERM) ends the run early but cleanly: a sweep's cluster is stopped and its data
+  // removed, and what was measured is still printed.
+  const interruption = new AbortController();
+  const interrupt = (): void => interruption.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   try {
-    const runOptions = { onProgress: progress.update, onPhase: progress.message };
+    const runOptions = { onProgress: progress.update, onPhase: progress.message, signal: interruption.signal };
     let result: BenchResult | SweepResult;
     if (flags.sweep.length > 0) {
       const cluster = flags.clusterCommand ? { command: '/bin/sh', args: ['-c', `exec ${flags.clusterCommand} "$@"`, 'cluster'] } : defaultClusterCommand();
@@ -183,12 +191,16 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
       await writeFile(flags.report, renderReport(result));
       if (!flags.json) process.stdout.write(`\nreport written to ${flags.report}\n`);
     }
+    if (interruption.signal.aborted) return EXIT_INTERRUPTED;
     return failedOperations(result) ? EXIT_OPERATION_ERRORS : EXIT_OK;
   } catch (error) {
     progress.finish();
     const code = isPaxosStoreError(error) ? `${error.code}: ` : '';
     process.stderr.write(`paxosstore bench: ${code}${error instanceof Error ? error.message : String(error)}\n`);
     return error instanceof PaxosStoreError && error.code === 'INVALID_ARGUMENT' ? EXIT_BAD_ARGUMENTS : EXIT_FAILED;
+  } finally {
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
   }
 }
 

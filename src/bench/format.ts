@@ -63,6 +63,7 @@ export function formatResult(result: BenchResult): string {
     const preload = result.preload;
     lines.push(`  preloaded ${formatNumber(preload.keys, 0)} keys in ${formatNumber(preload.seconds, 2)} s, ${preload.errors} errors${preload.firstError ? ` (first: ${preload.firstError})` : ''}`);
   }
+  if (statistics.interrupted) lines.push(`  INTERRUPTED: measured ${formatNumber(statistics.durationSeconds, 2)} s of the planned ${config.durationSeconds} s`);
   lines.push('');
   const header = ['operation', 'ops/s', 'count', 'errors', 'timeouts', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms'];
   const rows = statistics.operations.map(operationRow);
@@ -97,6 +98,11 @@ export function formatSweep(sweep: SweepResult): string {
   });
   const failures = sweep.runs.filter((run) => run.error).map((run) => `  ${JSON.stringify(run.settings)}: ${run.error}`);
   const lines = [`paxosstore bench sweep: ${describeWorkload(sweep.config)}; ${describeLoad(sweep.config.load)}`, '', renderTable(header, rows)];
+  const interrupted = sweep.runs.findIndex((run) => run.result?.statistics.interrupted);
+  const planned = sweep.plannedRuns;
+  if (interrupted !== -1 || sweep.runs.length < planned) {
+    lines.push('', `INTERRUPTED: ${sweep.runs.length} of ${planned} settings ran${interrupted === -1 ? '' : `; the last one (row ${interrupted + 1}) only partly`}`);
+  }
   if (failures.length > 0) lines.push('', 'failed settings:', ...failures);
   return `${lines.join('\n')}\n`;
 }

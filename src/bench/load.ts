@@ -55,6 +55,13 @@ export interface RunDependencies {
   readonly random: Random;
   readonly onProgress?: (progress: Progress) => void;
   readonly progressIntervalUs?: number;
+  /** Ends the run early (Ctrl-C): no new operations, in-flight ones drain, the window is cut there. */
+  readonly signal?: AbortSignal;
+}
+
+/** The end of the measured window; moved earlier when the run is interrupted. */
+interface RunWindow {
+  endUs: number;
 }
 
 /** The generator refuses schedules it cannot represent rather than silently sending fewer operations. */
@@ -177,14 +184,14 @@ class OperationRunner {
   }
 }
 
-async function runClosedLoop(plan: RunPlan, dependencies: RunDependencies, runner: OperationRunner, endUs: number): Promise<void> {
+async function runClosedLoop(plan: RunPlan, dependencies: RunDependencies, runner: OperationRunner, window: RunWindow): Promise<void> {
   const { clock, workload, random } = dependencies;
   const lanes: Promise<void>[] = [];
   for (let client = 0; client < plan.load.clients; client++) {
     for (let lane = 0; lane < plan.load.pipeline; lane++) {
       lanes.push(
         (async () => {
-          while (clock.nowUs() < endUs) {
+          while (clock.nowUs() < window.endUs) {
             const intendedUs = clock.nowUs();
             await runner.run(client, workload.next(random), intendedUs);
           }
@@ -213,7 +220,7 @@ async function runOpenLoop(
   runner: OperationRunner,
   recorder: LatencyRecorder,
   startUs: number,
-  endUs: number,
+  window: RunWindow,
 ): Promise<void> {
   const { clock, workload, random } = dependencies;
   const freeClients: number[] = [];
@@ -251,12 +258,12 @@ async function runOpenLoop(
     }
   };
 
-  const schedule = arrivalTimes(startUs, endUs, load.ratePerSecond, load.arrival, random);
+  const schedule = arrivalTimes(startUs, window.endUs, load.ratePerSecond, load.arrival, random);
   let next = schedule.next();
-  while (!next.done) {
+  while (!next.done && next.value < window.endUs) {
     await clock.sleepUntilUs(next.value);
     const nowUs = clock.nowUs();
-    while (!next.done && next.value <= nowUs) {
+    while (!next.done && next.value <= nowUs && next.value < window.endUs) {
       backlog.push(next.value);
       next = schedule.next();
     }
@@ -295,15 +302,25 @@ export async function runLoad(plan: RunPlan, dependencies: RunDependencies): Pro
   const endUs = measureStartUs + plan.durationUs;
   const recorder = new LatencyRecorder(measureStartUs, endUs, plan.intervalUs);
   const runner = new OperationRunner(dependencies, recorder, plan.timeoutUs);
+  const window: RunWindow = { endUs };
+  let interrupted = false;
+  const interrupt = (): void => {
+    interrupted = true;
+    window.endUs = Math.min(window.endUs, clock.nowUs());
+    recorder.endEarly(window.endUs);
+  };
+  if (dependencies.signal?.aborted) interrupt();
+  dependencies.signal?.addEventListener('abort', interrupt);
   const stopProgress = startProgress(plan, dependencies, recorder, startUs, measureStartUs, endUs);
   try {
-    if (plan.load.kind === 'closed') await runClosedLoop(plan, dependencies, runner, endUs);
-    else await runOpenLoop(plan, plan.load, dependencies, runner, recorder, startUs, endUs);
+    if (plan.load.kind === 'closed') await runClosedLoop(plan, dependencies, runner, window);
+    else await runOpenLoop(plan, plan.load, dependencies, runner, recorder, startUs, window);
   } finally {
     stopProgress();
     runner.stop();
+    dependencies.signal?.removeEventListener('abort', interrupt);
   }
-  return recorder.statistics(workload.operationTypes);
+  return { ...recorder.statistics(workload.operationTypes), interrupted };
 }
 
 function startProgress(plan: RunPlan, dependencies: RunDependencies, recorder: LatencyRecorder, startUs: number, measureStartUs: number, endUs: number): () => void {

@@ -53,6 +53,8 @@ export interface RunStatistics {
   /** How late the generator sent operations relative to their intended time (open loop). */
   readonly sendLagMs: LatencySummaryMs | null;
   readonly errorSamples: readonly ErrorSample[];
+  /** True when the run was cut short (Ctrl-C): the window, and so throughput, cover only what ran. */
+  readonly interrupted: boolean;
 }
 
 /** Distinct error messages kept as samples; the rest are still counted. */
@@ -125,9 +127,14 @@ export class LatencyRecorder {
 
   constructor(
     private readonly measureStartUs: number,
-    private readonly measureEndUs: number,
+    private measureEndUs: number,
     private readonly intervalUs: number,
   ) {}
+
+  /** An interrupted run: the window ends at `timeUs` (never before it starts). */
+  endEarly(timeUs: number): void {
+    this.measureEndUs = Math.max(this.measureStartUs, Math.min(this.measureEndUs, timeUs));
+  }
 
   /** Whether an operation intended at `intendedUs` belongs to the measurement (not warm-up, not after the end). */
   measures(intendedUs: number): boolean {
@@ -161,7 +168,7 @@ export class LatencyRecorder {
     if (this.measures(intendedUs)) this.sendLag.recordValue(Math.max(1, Math.round(sentUs - intendedUs)));
   }
 
-  statistics(operationTypes: readonly OperationType[]): RunStatistics {
+  statistics(operationTypes: readonly OperationType[]): Omit<RunStatistics, 'interrupted'> {
     const durationSeconds = (this.measureEndUs - this.measureStartUs) / 1e6;
     const total = { histogram: newHistogram(), errors: 0, timeouts: 0 };
     const operations = operationTypes.map((type) => {
@@ -197,7 +204,7 @@ export class LatencyRecorder {
       count: counters.histogram.totalCount,
       errors: counters.errors,
       timeouts: counters.timeouts,
-      throughputPerSecond: counters.histogram.totalCount / durationSeconds,
+      throughputPerSecond: durationSeconds > 0 ? counters.histogram.totalCount / durationSeconds : 0,
       latencyMs: summarize(counters.histogram),
       percentileCurve: percentileCurve(counters.histogram),
     };

@@ -55,6 +55,8 @@ export interface RunOptions {
   readonly clock?: BenchClock;
   readonly onProgress?: (progress: Progress) => void;
   readonly onPhase?: (message: string) => void;
+  /** Interrupts the preload and the run (what has been measured so far is returned). */
+  readonly signal?: AbortSignal;
 }
 
 export async function openTarget(name: TargetName, options: TargetOptions): Promise<BenchTarget> {
@@ -72,13 +74,13 @@ export async function openTarget(name: TargetName, options: TargetOptions): Prom
 }
 
 /** Writes keys [0, keyCount) with clients × pipeline writers, timed; errors are counted, not fatal. */
-export async function preloadKeys(target: BenchTarget, workload: Workload, config: BenchConfig, random: Random): Promise<PreloadResult> {
+export async function preloadKeys(target: BenchTarget, workload: Workload, config: BenchConfig, random: Random, signal?: AbortSignal): Promise<PreloadResult> {
   const startMs = performance.now();
   let nextIndex = 0;
   let errors = 0;
   let firstError: string | null = null;
   const writer = async (client: number): Promise<void> => {
-    while (nextIndex < config.keyCount) {
+    while (nextIndex < config.keyCount && !signal?.aborted) {
       const key = keyName(config.keyPrefix, nextIndex++);
       try {
         await target.execute(client, { type: 'update', key, value: workload.valueFor(random) });
@@ -91,7 +93,7 @@ export async function preloadKeys(target: BenchTarget, workload: Workload, confi
   const writers: Promise<void>[] = [];
   for (let client = 0; client < config.load.clients; client++) for (let lane = 0; lane < config.load.pipeline; lane++) writers.push(writer(client));
   await Promise.all(writers);
-  return { keys: config.keyCount, seconds: (performance.now() - startMs) / 1000, errors, firstError };
+  return { keys: Math.min(nextIndex, config.keyCount), seconds: (performance.now() - startMs) / 1000, errors, firstError };
 }
 
 export async function runBench(config: BenchConfig, options: RunOptions = {}): Promise<BenchResult> {
@@ -124,7 +126,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
     let preload: PreloadResult | null = null;
     if (config.preload) {
       options.onPhase?.(`preloading ${config.keyCount} keys`);
-      preload = await preloadKeys(target, workload, config, random.fork());
+      preload = await preloadKeys(target, workload, config, random.fork(), options.signal);
     }
     const statistics = await runLoad(
       {
@@ -134,7 +136,7 @@ export async function runBench(config: BenchConfig, options: RunOptions = {}): P
         timeoutUs: config.timeoutMs * 1000,
         intervalUs: config.intervalMs * 1000,
       },
-      { target, workload, clock: options.clock ?? realClock, random: random.fork(), onProgress: options.onProgress },
+      { target, workload, clock: options.clock ?? realClock, random: random.fork(), onProgress: options.onProgress, signal: options.signal },
     );
     return { tool: 'paxosstore-bench', formatVersion: 1, startedAt, config, preload, statistics };
   } finally {

@@ -63,6 +63,8 @@ export interface SweepRun {
 
 export interface SweepResult {
   readonly parameters: readonly string[];
+  /** Combinations planned; more than `runs.length` when the sweep was interrupted. */
+  readonly plannedRuns: number;
   readonly config: BenchConfig;
   readonly runs: readonly SweepRun[];
 }
@@ -175,15 +177,18 @@ export async function startCluster(options: SweepOptions, settings: Readonly<Rec
   child.stderr?.on('data', keepTail);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killTimer = setTimeout(() => child.kill('SIGKILL'), options.stopTimeoutMs);
-      await exited;
-      clearTimeout(killTimer);
-    }
-    await rm(dataDir, { recursive: true, force: true });
-  };
+  let stopping: Promise<void> | undefined;
+  // Idempotent: an interrupt and the normal end of a run may both ask for it.
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killTimer = setTimeout(() => child.kill('SIGKILL'), options.stopTimeoutMs);
+        await exited;
+        clearTimeout(killTimer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    })());
 
   try {
     const replicas = await new Promise<ReadyReplica[]>((resolve, reject) => {
@@ -232,6 +237,7 @@ export async function runSweep(config: BenchConfig, options: SweepOptions, runOp
   const combinations = sweepCombinations(options.parameters);
   const runs: SweepRun[] = [];
   for (const settings of combinations) {
+    if (runOptions.signal?.aborted) break;
     runOptions.onPhase?.(`sweep ${runs.length + 1}/${combinations.length}: starting a ${options.replicas}-replica cluster with ${JSON.stringify(settings)}`);
     let cluster: StartedCluster | undefined;
     try {
@@ -246,5 +252,5 @@ export async function runSweep(config: BenchConfig, options: SweepOptions, runOp
       await cluster?.stop();
     }
   }
-  return { parameters: options.parameters.map((parameter) => parameter.name), config, runs };
+  return { parameters: options.parameters.map((parameter) => parameter.name), plannedRuns: combinations.length, config, runs };
 }

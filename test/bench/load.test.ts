@@ -144,6 +144,27 @@ describe('load generators on a simulated server that stalls 1 s in a 2 s run', (
   });
 });
 
+describe('interruption', () => {
+  it.each([
+    { kind: 'open', clients: 4, pipeline: 4, ratePerSecond: 1000, arrival: 'uniform' },
+    { kind: 'closed', clients: 1, pipeline: 1 },
+  ] as const)('an abort after 1 s of a 2 s $kind-loop run cuts the window there and keeps what was measured', async (load) => {
+    const clock = new SimulatedClock();
+    const controller = new AbortController();
+    clock.setTimer(1_000_000, () => controller.abort());
+    const target = new StallingTarget(clock, 1000, 0, 0);
+    const plan = { load, warmupUs: 0, durationUs: 2_000_000, timeoutUs: 5_000_000, intervalUs: 250_000 };
+    const statistics = await clock.run(runLoad(plan, { target, workload: readOnlyWorkload(), clock, random: new Random(1), signal: controller.signal }));
+    expect(statistics.interrupted).toBe(true);
+    expect(statistics.durationSeconds).toBe(1);
+    expect(statistics.total.errors + statistics.total.timeouts).toBe(0);
+    // 1000 ops/s for 1 s either way (open: the schedule; closed: one lane at 1 ms per operation).
+    expect(Math.abs(statistics.total.count - 1000)).toBeLessThanOrEqual(1);
+    expect(statistics.total.throughputPerSecond).toBeCloseTo(statistics.total.count, 6);
+    expect(target.requests).toBeLessThanOrEqual(1001);
+  });
+});
+
 describe('arrivals', () => {
   it('poisson gaps average 1/rate and uniform gaps are exact', () => {
     const poisson = [...arrivalTimes(0, 10_000_000, 1000, 'poisson', new Random(3))];

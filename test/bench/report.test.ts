@@ -85,6 +85,7 @@ describe('HTML report', () => {
     const single = await simulatedResult(1);
     const sweep: SweepResult = {
       parameters: ['socketsPerPeer'],
+      plannedRuns: 3,
       config,
       runs: [
         { settings: { socketsPerPeer: 1 }, result: single, error: null },
