@@ -246,6 +246,28 @@ describe('RESP server robustness', () => {
     client.close();
   });
 
+  it('round-trips a 1 MiB binary value (split across reads on the way in, passed by reference on the way out)', async () => {
+    const server = await start({ router: new MemoryRouter() });
+    const client = await RawClient.connect(server.port);
+    const value = Buffer.from(new Random(3).bytes(1024 * 1024));
+    expect(text(await client.command('SET', 'large', value))).toBe('OK');
+    const fetched = await client.command('GET', 'large');
+    expect(Buffer.isBuffer(fetched) && fetched.equals(value)).toBe(true);
+    client.close();
+  });
+
+  it('keeps a connection whose command is still in flight past idleTimeoutMs, and closes it once idle', async () => {
+    const router = new GatedRouter();
+    const server = await start({ router, limits: { idleTimeoutMs: 150 } });
+    const client = await RawClient.connect(server.port);
+    client.write(encodeCommand('SET', 'slow', 'v'));
+    await sleep(400);
+    expect(client.closed).toBe(false);
+    router.open();
+    expect(text((await client.read(1))[0])).toBe('OK');
+    await client.waitClosed(2000);
+  });
+
   it('refuses connections beyond connectionsMax and closes idle ones after idleTimeoutMs', async () => {
     const server = await start({ router: new MemoryRouter(), limits: { connectionsMax: 2, idleTimeoutMs: 300 } });
     const first = await RawClient.connect(server.port);

@@ -108,7 +108,12 @@ class RespConnection {
     this.parser = new RespParser(limits);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, keepAliveDelayMs);
-    if (limits.idleTimeoutMs > 0) socket.setTimeout(limits.idleTimeoutMs, () => this.onIdle());
+    if (limits.idleTimeoutMs > 0) {
+      // `on`, not setTimeout's callback argument: that one is a `once` listener, and the timer is
+      // re-armed below while commands are pending.
+      socket.on('timeout', () => this.onIdle());
+      socket.setTimeout(limits.idleTimeoutMs);
+    }
     socket.on('data', (chunk: Buffer) => {
       if (this.state !== 'open') return;
       this.parser.append(chunk);
