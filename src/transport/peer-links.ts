@@ -439,6 +439,24 @@ export class PeerLinks<TMessage> {
     for (const slot of peer.slots) if (slot.socket === undefined && slot.reconnectTimer === undefined) this.dial(peer, slot);
   }
 
+  /**
+   * A peer that just authenticated to us is up again: dial it now instead of waiting out the
+   * backoff. Without this, a replica restarted after a crash could wait up to
+   * reconnectDelayMsMax for its peers' replies (they travel on the peers' outbound sockets).
+   */
+  private redialWaitingSlots(peerId: number): void {
+    const peer = this.peers.get(peerId);
+    if (!peer || this.closing) return;
+    for (const slot of peer.slots) {
+      if (slot.reconnectTimer === undefined) continue;
+      clearTimeout(slot.reconnectTimer);
+      slot.reconnectTimer = undefined;
+      slot.failures = 0;
+      this.stats.reconnectAttempts++;
+      this.dial(peer, slot);
+    }
+  }
+
   private scheduleReconnect(peer: PeerState, slot: OutboundSlot): void {
     if (this.closing) return;
     const ceilingMs = Math.min(this.reconnectDelayMsMax, this.reconnectDelayMsMin * 2 ** Math.min(slot.failures, 30));
@@ -633,6 +651,7 @@ export class PeerLinks<TMessage> {
         decoder.frameBytesMax = this.frameBytesMax;
         this.sendHandshake(socket, { kind: 'accepted', proof: computeProof(this.secret, 'acceptor', transcript!) });
         this.logger.info('peer connection authenticated', { ...fields, peerId: hello!.identity.replicaId });
+        this.redialWaitingSlots(hello!.identity.replicaId);
       } else {
         refuse(`unexpected ${message.kind} handshake in state ${state}`);
       }

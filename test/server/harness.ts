@@ -1,0 +1,96 @@
+/**
+ * Real replica processes on loopback for server tests: each replica is `paxosstore start
+ * --config …` from dist/ (so `npm test` builds first), started and killed one by one.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ServerConfig } from '../../src/cluster/config.js';
+import { localClusterConfigs } from '../../src/cluster/local-cluster.js';
+
+const cliPath = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
+
+export interface TestCluster {
+  readonly configs: readonly ServerConfig[];
+  readonly root: string;
+  respPort(replicaId: number): number;
+  httpPort(replicaId: number): number;
+  start(replicaId: number): Promise<void>;
+  kill(replicaId: number, signal?: NodeJS.Signals): Promise<void>;
+  /** stderr of a replica so far (for failure messages). */
+  output(replicaId: number): string;
+  stopAll(): Promise<void>;
+}
+
+export async function startTestCluster(options: { replicas?: number; shards?: number; transport?: Record<string, number> } = {}): Promise<TestCluster> {
+  const root = mkdtempSync(join(tmpdir(), 'paxosstore-test-'));
+  // A random base port per test file; the port plan uses base + (r-1)*100 + {0,1,10..}.
+  const basePort = 20_000 + Math.floor(Math.random() * 400) * 100;
+  const configs = localClusterConfigs(
+    {
+      replicas: options.replicas ?? 3,
+      dataDir: root,
+      basePort,
+      host: '127.0.0.1',
+      shards: options.shards ?? 2,
+      transport: options.transport ?? {},
+      consensus: { requestTimeoutMs: 5000 },
+    },
+    'test-secret-0123456789',
+  );
+  const children = new Map<number, ChildProcess>();
+  const outputs = new Map<number, string>();
+
+  const start = (replicaId: number): Promise<void> => {
+    const config = configs.find((entry) => entry.replicaId === replicaId)!;
+    const configPath = join(root, `r${replicaId}.json`);
+    writeFileSync(configPath, JSON.stringify(config));
+    const child = fork(cliPath, ['start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    children.set(replicaId, child);
+    const append = (chunk: Buffer): void => {
+      outputs.set(replicaId, (outputs.get(replicaId) ?? '') + chunk.toString());
+    };
+    child.stdout!.on('data', append);
+    child.stderr!.on('data', append);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`replica ${replicaId} not ready:\n${outputs.get(replicaId)}`)), 30_000);
+      child.on('message', (message: { event?: string }) => {
+        if (message?.event === 'ready') {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`replica ${replicaId} exited (${code}) before ready:\n${outputs.get(replicaId)}`));
+      });
+    });
+  };
+
+  const kill = async (replicaId: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const child = children.get(replicaId);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  };
+
+  const cluster: TestCluster = {
+    configs,
+    root,
+    respPort: (replicaId) => configs.find((entry) => entry.replicaId === replicaId)!.resp!.port,
+    httpPort: (replicaId) => configs.find((entry) => entry.replicaId === replicaId)!.http!.port,
+    start,
+    kill,
+    output: (replicaId) => outputs.get(replicaId) ?? '',
+    stopAll: async () => {
+      await Promise.all(configs.map((config) => kill(config.replicaId, 'SIGTERM')));
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  await Promise.all(configs.map((config) => start(config.replicaId)));
+  return cluster;
+}
