@@ -17,7 +17,7 @@ import type { PeerMessage } from '../consensus/messages.js';
 import { Replica, engineStorage } from '../consensus/replica.js';
 import { PaxosStoreError } from '../errors.js';
 import { type ShardWorkerChannel as ShardWorkerChannelType, ShardWorkerChannel } from '../ipc/channel.js';
-import { Bitcask } from '../storage/bitcask/bitcask.js';
+import { Bitcask, closeMergePool } from '../storage/bitcask/bitcask.js';
 import { PeerLinks } from '../transport/peer-links.js';
 import { Random } from '../util/random.js';
 import { collectShardMetrics } from './shard-metrics.js';
@@ -131,6 +131,7 @@ async function main(): Promise<void> {
       replica.close();
       await links!.close();
       await engine.close();
+      await closeMergePool();
     },
     stats: () => ({ inFlight: replica.inFlight, ...replica.counters, ...engine.stats() }),
   });
