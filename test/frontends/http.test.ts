@@ -324,6 +324,29 @@ describe('health, status and metrics', () => {
     expect(status.peers).toEqual([{ replicaId: 2, state: 'connected' }]);
   });
 
+  test('healthz reports an unhealthy replica with 503, and a failing provider with 500', async () => {
+    let health: () => { healthy: boolean; reason?: string } = () => ({ healthy: false, reason: 'no quorum' });
+    const server = await startHttpServer({
+      port: 0,
+      router: new MemoryRouter(),
+      metrics: new MetricsRegistry(),
+      healthProvider: () => health(),
+    });
+    servers.push(server);
+    const url = `http://127.0.0.1:${server.port}/healthz`;
+    const unhealthy = await fetch(url);
+    expect(unhealthy.status).toBe(503);
+    expect(await unhealthy.json()).toEqual({ status: 'unhealthy', reason: 'no quorum' });
+    health = () => {
+      throw new Error('provider broke');
+    };
+    const broken = await fetch(url);
+    expect(broken.status).toBe(500);
+    expect((await errorOf(broken)).code).toBe('INTERNAL');
+    health = () => ({ healthy: true });
+    expect((await fetch(url)).status).toBe(200);
+  });
+
   test('/metrics is valid Prometheus text that counts the requests made', async () => {
     const { base, router } = await start();
     for (let i = 0; i < 3; i++) await fetch(`${base}/v1/kv/m`, { method: 'PUT', body: String(i) });

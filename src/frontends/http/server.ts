@@ -67,16 +67,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   app.ws('/v1/ws', ws.behavior(uws.DISABLED));
   registerBatchRoute(app, context);
   registerKeyRoutes(app, context);
-  app.get('/healthz', (res) => {
-    const health = options.healthProvider?.() ?? { healthy: true };
-    const exchange = beginExchange(res);
-    respond(
-      exchange,
-      health.healthy
+  app.get('/healthz', (res) =>
+    serve(context, res, 'health', async () => {
+      const health = options.healthProvider?.() ?? { healthy: true };
+      return health.healthy
         ? jsonReply(200, { status: 'ok' })
-        : jsonReply(503, { status: 'unhealthy', reason: health.reason ?? 'unknown' }),
-    );
-  });
+        : jsonReply(503, { status: 'unhealthy', reason: health.reason ?? 'unknown' });
+    }),
+  );
   app.get('/v1/status', (res) =>
     serve(context, res, 'status', async () => {
       const provided = (await options.statusProvider?.()) ?? {};
