@@ -1,3 +1,4 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { PaxosStoreError } from '../errors.js';
 import { joinPath } from '../storage/file-system.js';
 import { RealFileSystem } from '../storage/real-file-system.js';
@@ -10,6 +11,8 @@ import type { ServerConfig } from './config.js';
  * starting as another replica would corrupt the quorum.
  *
  *   <dataDir>/cluster.json        this identity (written atomically)
+ *   <dataDir>/LOCK                pid of the process serving it (two processes on one
+ *                                 directory would corrupt its Bitcasks)
  *   <dataDir>/shard-<k>/          the Bitcask of shard worker k
  */
 export interface DataDirectoryIdentity {
@@ -65,4 +68,35 @@ export async function prepareDataDirectory(config: ServerConfig, fileSystem = ne
     });
   }
   return 'existing';
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the directory's lock for this process. A lock left by a process that no longer exists
+ * (kill -9, power loss) is taken over; one held by a live process is an error.
+ */
+export function lockDataDirectory(dataDir: string): () => void {
+  const path = joinPath(dataDir, 'LOCK');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EEXIST') throw new PaxosStoreError('IO_ERROR', `cannot create ${path}: ${String(error)}`);
+    }
+    const holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    if (Number.isInteger(holder) && holder !== process.pid && processAlive(holder)) {
+      throw new PaxosStoreError('CONFIG_MISMATCH', `data directory ${dataDir} is in use by process ${holder} (${path})`);
+    }
+    rmSync(path, { force: true }); // stale: its process is gone
+  }
+  throw new PaxosStoreError('IO_ERROR', `cannot take the lock ${path}`);
 }

@@ -10,7 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { ServerConfig } from '../cluster/config.js';
-import { prepareDataDirectory } from '../cluster/data-directory.js';
+import { lockDataDirectory, prepareDataDirectory } from '../cluster/data-directory.js';
 import type { ReadyMessage } from '../cluster/local-cluster.js';
 import { PaxosStoreError } from '../errors.js';
 import { type HttpServer, startHttpServer } from '../frontends/http/server.js';
@@ -88,6 +88,7 @@ function startShard(config: ServerConfig, index: number, registry: MetricsRegist
 export async function startReplica(config: ServerConfig, onFatal: (reason: string) => void): Promise<RunningReplica> {
   const log = logger(config.replicaId);
   const created = await prepareDataDirectory(config);
+  const unlock = lockDataDirectory(config.dataDir);
   log(`${created === 'created' ? 'initialised' : 'opened'} data directory ${config.dataDir} (${config.shards} shards)`);
   await loadShardHasher();
   const registry = new MetricsRegistry();
@@ -130,6 +131,7 @@ export async function startReplica(config: ServerConfig, onFatal: (reason: strin
           await shard.worker.terminate();
         }),
       );
+      unlock();
     })();
     return stopping;
   };

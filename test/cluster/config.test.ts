@@ -64,3 +64,19 @@ describe('shardOf', () => {
     for (const count of counts) expect(count).toBeGreaterThan(850);
   });
 });
+
+describe('data directory lock', () => {
+  it('refuses a second live holder and takes over a stale lock', async () => {
+    const { lockDataDirectory } = await import('../../src/cluster/data-directory.js');
+    const { writeFileSync } = await import('node:fs');
+    const config = parseServerConfig(baseConfig());
+    await prepareDataDirectory(config);
+    // pid 1 is always alive: a lock held by it must be refused.
+    writeFileSync(join(config.dataDir, 'LOCK'), '1\n');
+    expect(() => lockDataDirectory(config.dataDir)).toThrow(/in use by process 1/);
+    // a pid that cannot exist is stale
+    writeFileSync(join(config.dataDir, 'LOCK'), '2147483646\n');
+    const unlock = lockDataDirectory(config.dataDir);
+    unlock();
+  });
+});
