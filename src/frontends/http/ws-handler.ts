@@ -55,6 +55,7 @@ export interface WsConnection {
 const SEND_DROPPED = 2;
 const CLOSE_INVALID_PAYLOAD = 1007;
 const CLOSE_POLICY_VIOLATION = 1008;
+const CLOSE_INTERNAL_ERROR = 1011;
 
 type ProtocolProblem = 'malformed_msgpack' | 'missing_id' | 'invalid_request' | 'send_buffer_full';
 
@@ -106,7 +107,14 @@ export class WsFrontend {
       open: (socket) => {
         this.sockets.add(socket);
       },
-      message: (socket, message) => this.onMessage(socket, message),
+      message: (socket, message) => {
+        try {
+          this.onMessage(socket, message);
+        } catch (error) {
+          // A bug, not bad input (that is handled inside): contain it to this connection.
+          socket.end(CLOSE_INTERNAL_ERROR, closeReason(error));
+        }
+      },
       drain: (socket) => this.onDrain(socket),
       close: (socket) => {
         const connection = socket.getUserData();
