@@ -37,7 +37,7 @@ if (seeds.some((seed) => !Number.isSafeInteger(seed) || seed < 0)) {
 }
 
 const started = performance.now();
-const totals = { seeds: 0, failed: 0, inconclusive: 0, operations: 0, ok: 0, error: 0, unknown: 0, messages: 0, dropped: 0, duplicated: 0, crashes: 0, partitions: 0, chosen: 0 };
+const totals = { seeds: 0, failed: 0, inconclusive: 0, operations: 0, ok: 0, error: 0, unknown: 0, messages: 0, dropped: 0, duplicated: 0, crashes: 0, wipes: 0, partitions: 0, chosen: 0 };
 const failures: SeedReport[] = [];
 for (const seed of seeds) {
   const report = runSeed({ seed, replicaCount });
@@ -50,6 +50,7 @@ for (const seed of seeds) {
   totals.dropped += report.counters.messagesDropped;
   totals.duplicated += report.counters.messagesDuplicated;
   totals.crashes += report.counters.crashes;
+  totals.wipes += report.counters.wipes;
   totals.partitions += report.counters.partitions;
   totals.chosen += report.counters.chosenEntries;
   if (report.verdict === 'checker-inconclusive') totals.inconclusive++;
@@ -69,7 +70,7 @@ console.log(
   `${totals.seeds} seeds × ${replicaCount} replicas in ${seconds.toFixed(1)} s: ${totals.failed} failed, ${totals.inconclusive} inconclusive; ` +
     `${totals.operations} operations checked (ok ${totals.ok}, determinate error ${totals.error}, unknown ${totals.unknown}); ` +
     `${totals.chosen} chosen entries; ${totals.messages} messages (${totals.dropped} dropped, ${totals.duplicated} duplicated); ` +
-    `${totals.crashes} crashes; ${totals.partitions} partitions`,
+    `${totals.crashes} crashes (${totals.wipes} with disk loss); ${totals.partitions} partitions`,
 );
 for (const failure of failures.slice(0, 20)) console.log(`reproduce: ${failure.reproduce}`);
 process.exit(totals.failed > 0 ? 1 : 0);

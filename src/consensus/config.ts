@@ -56,4 +56,6 @@ export interface ReplicaBugs {
   readonly prepareSkipByAnyReplica?: boolean;
   /** Answer a linearizable get from the local chosen entry without asking a majority. */
   readonly localReadWithoutMajority?: boolean;
+  /** A rebuilding (wiped) replica votes at once instead of probing a majority first. */
+  readonly rebuildWithoutProbe?: boolean;
 }

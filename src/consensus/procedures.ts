@@ -133,6 +133,14 @@ function* propose(context: ProcedureContext, name: string, entryId: number, payl
     yield { key: name, until: () => decided() || !core.isProposing(name), ticks: config.resendTicks };
     if (decided()) return 'decided';
   }
+  // A rebuilding replica proposes only where it may vote; the key advances by other replicas'
+  // writes meanwhile, and catch-up brings this replica past its threshold.
+  for (let waited = 0; !core.canVote(name); waited += config.resendTicks) {
+    if (waited >= slotWaitTicks) return 'noQuorum';
+    yield { key: name, until: () => decided() || core.canVote(name), ticks: config.resendTicks };
+    if (decided()) return 'decided';
+    if (core.isProposing(name)) return 'contention';
+  }
   core.beginProposing(name);
   try {
     return yield* proposeRounds(context, name, entryId, payload);

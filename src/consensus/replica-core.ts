@@ -15,6 +15,16 @@
  * State of keys is loaded lazily from storage (`load(key)`, synchronous like KvEngine.get), so
  * recovery after a restart is "nothing to do": the first message or request for a key reads its
  * durable record; views of other replicas start empty and refill from their next messages.
+ *
+ * Rebuild of a wiped replica (`rebuilding: true`): such a replica looks like one that never saw
+ * its keys, but before the wipe it may have voted, and voting again from a pristine state could
+ * let two values be chosen. So a key without a durable record is probed first: a majority of the
+ * OTHER replicas report (chosen id, accepted beyond it?), X = max of chosen id + (1 if accepted
+ * beyond). The replica votes on the key only at entries ≥ X + 2. Why: if the wiped replica's old
+ * vote at entry e was part of an accepting majority, a probed replica of that majority still
+ * shows it (accepted at e, or chosen ≥ e), so e ≤ X; and the wiped replica's open entry was at most
+ * the global chosen + 1 ≤ X + 1. Below that it is a learner: it catches up chosen entries in memory
+ * but persists the key only once it may vote at chosen+1, so a later restart cannot vote early.
  */
 import { assert } from '../util/assert.js';
 import { type Ballot, compareBallots, prepareSkipBallot } from './ballot.js';
@@ -35,6 +45,8 @@ export interface ReplicaCoreOptions {
   /** The durable PaxosLog record of a key, or undefined for a key never written here. */
   readonly load: (key: Uint8Array) => Uint8Array | undefined;
   readonly fetchIntervalTicks: number;
+  /** The replica's disk was wiped: probe keys without a record before voting on them (header). */
+  readonly rebuilding?: boolean;
   readonly bugs?: ReplicaBugs;
 }
 
@@ -46,7 +58,14 @@ interface KeyState {
   lastFetchTick: number;
   /** Last tick we pushed our chosen entry to each lagging peer (pushes are full snapshots). */
   readonly lastPushTick: Map<number, number>;
+  /** This replica votes (promises, accepts, persists) only on entries ≥ this (rebuild, header). */
+  votingFromEntry: number;
+  /** The rebuild probe of this key while its voting threshold is unknown. */
+  probe: { readId: number; sentTick: number; readonly replies: Map<number, ReadReplyMessage> } | null;
 }
+
+/** Probe rounds of a rebuilding replica are re-sent after this many fetch intervals without a majority. */
+const PROBE_RESEND_INTERVALS = 5;
 
 export interface ReadStatus {
   /** Replies (own state included) at the same chosen id with nothing accepted beyond it. */
@@ -76,6 +95,8 @@ export class ReplicaCore {
   private readonly reads = new Map<number, ReadTracker>();
   /** Keys with a proposal in progress here: one proposer per key per replica, so a replica's own requests never duel. */
   private readonly proposing = new Set<string>();
+  /** Rebuild probes in flight: read id → key name. */
+  private readonly probes = new Map<number, string>();
   private nextReadId = 1;
   private nowTicks = 0;
   private readonly dirty = new Map<string, KeyState>();
@@ -108,6 +129,12 @@ export class ReplicaCore {
     return this.nowTicks;
   }
 
+  /** False while a rebuilding replica may not vote on the key's open entry (see the header). */
+  canVote(key: Uint8Array | string): boolean {
+    const state = this.state(key);
+    return state.instance.entryId >= state.votingFromEntry;
+  }
+
   // ── effects ────────────────────────────────────────────────────────────────────────────────
 
   takeTouchedKeys(): Iterable<string> {
@@ -119,6 +146,8 @@ export class ReplicaCore {
   takeEffects(): { records: PersistRecord[]; sends: Map<number, PeerMessage[]> } {
     const records: PersistRecord[] = [];
     for (const state of this.dirty.values()) {
+      // A learner key is kept in memory only: a durable record would let a restart vote too early.
+      if (state.instance.entryId < state.votingFromEntry) continue;
       const record: PaxosLogRecord = { chosen: state.chosen, open: state.instance.own };
       records.push({ key: state.key, value: encodePaxosLog(record) });
     }
@@ -135,6 +164,10 @@ export class ReplicaCore {
 
   tick(ticks = 1): void {
     this.nowTicks += ticks;
+    for (const name of [...this.probes.values()]) {
+      const state = this.keys.get(name)!;
+      if (state.probe !== null && this.nowTicks - state.probe.sentTick >= PROBE_RESEND_INTERVALS * this.options.fetchIntervalTicks) this.sendProbe(state);
+    }
   }
 
   // ── proposer actions (called by request coroutines) ─────────────────────────────────────────
@@ -142,6 +175,7 @@ export class ReplicaCore {
   /** Starts phase 1 at a ballot above every round seen for the open entry; returns the ballot. */
   prepare(key: Uint8Array | string): Ballot {
     const state = this.state(key);
+    assert(this.canVote(key), 'only a voting replica prepares');
     const ballot: Ballot = { round: state.instance.highestRound() + 1, replicaId: this.replicaId };
     state.instance.prepare(ballot);
     this.ownStateChanged(state);
@@ -158,7 +192,7 @@ export class ReplicaCore {
   canPrepareSkip(key: Uint8Array | string): boolean {
     const state = this.state(key);
     const owner = state.chosen.payload?.proposerId;
-    if (state.chosen.entryId === 0 || !state.instance.isPristine()) return false;
+    if (state.chosen.entryId === 0 || !state.instance.isPristine() || !this.canVote(key)) return false;
     return owner === this.replicaId || this.bugs.prepareSkipByAnyReplica === true;
   }
 
@@ -206,6 +240,7 @@ export class ReplicaCore {
   /** Retransmits the own state of the open entry to every peer (lost messages, restarted peers). */
   broadcastState(key: Uint8Array | string): void {
     const state = this.state(key);
+    if (!this.canVote(key)) return;
     this.scheduleStateSends(state, this.peers);
   }
 
@@ -231,7 +266,7 @@ export class ReplicaCore {
     const tracker = this.reads.get(readId);
     assert(tracker !== undefined, 'status of an open read');
     const state = this.state(tracker.name);
-    let clean = state.chosen.entryId === tracker.chosenId && state.instance.own.accepted === null ? 1 : 0;
+    let clean = state.chosen.entryId === tracker.chosenId && state.instance.own.accepted === null && this.canVote(tracker.name) ? 1 : 0;
     let unclean = 1 - clean;
     let aheadPeer: number | null = null;
     for (const [peer, reply] of tracker.replies) {
@@ -269,10 +304,15 @@ export class ReplicaCore {
           key: state.key,
           chosenId: state.chosen.entryId,
           readId: message.readId,
-          acceptedBeyondChosen: state.instance.own.accepted !== null,
+          // A learner cannot vouch that it never accepted beyond its chosen entry.
+          acceptedBeyondChosen: state.instance.own.accepted !== null || !this.canVote(state.name),
         });
         return;
       case 'readReply': {
+        if (this.probes.get(message.readId) === state.name) {
+          this.onProbeReply(state, from, message);
+          return;
+        }
         const tracker = this.reads.get(message.readId);
         if (tracker !== undefined && tracker.name === state.name) tracker.replies.set(from, message);
         return;
@@ -289,6 +329,7 @@ export class ReplicaCore {
     const bytes = typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'latin1')) : key;
     const stored = this.options.load(bytes);
     const record: PaxosLogRecord = stored === undefined ? { chosen: EMPTY_CHOSEN_ENTRY, open: PRISTINE_ACCEPTOR_STATE } : decodePaxosLog(stored);
+    const mustProbe = stored === undefined && this.options.rebuilding === true;
     state = {
       key: bytes,
       name,
@@ -296,9 +337,35 @@ export class ReplicaCore {
       instance: new Instance(record.chosen.entryId + 1, this.replicaId, this.replicaIds, record.open, this.bugs),
       lastFetchTick: Number.NEGATIVE_INFINITY,
       lastPushTick: new Map(),
+      votingFromEntry: mustProbe ? Number.POSITIVE_INFINITY : 0,
+      probe: null,
     };
     this.keys.set(name, state);
+    if (mustProbe) this.sendProbe(state);
     return state;
+  }
+
+  private sendProbe(state: KeyState): void {
+    if (state.probe !== null) this.probes.delete(state.probe.readId);
+    const readId = this.nextReadId++;
+    state.probe = { readId, sentTick: this.nowTicks, replies: new Map() };
+    this.probes.set(readId, state.name);
+    for (const peer of this.peers) this.send(peer, { type: 'readQuery', key: state.key, chosenId: state.chosen.entryId, readId });
+  }
+
+  /** A majority of the other replicas answered: vote from X + 2 on (see the header). */
+  private onProbeReply(state: KeyState, from: number, reply: ReadReplyMessage): void {
+    const probe = state.probe;
+    if (probe === null) return;
+    probe.replies.set(from, reply);
+    if (probe.replies.size < this.majority) return;
+    let highest = 0;
+    for (const answer of probe.replies.values()) highest = Math.max(highest, answer.chosenId + (answer.acceptedBeyondChosen ? 1 : 0));
+    this.probes.delete(probe.readId);
+    state.probe = null;
+    state.votingFromEntry = this.bugs.rebuildWithoutProbe ? 0 : highest + 2;
+    this.dirty.set(state.name, state); // persisted now if the key already reached the threshold
+    this.touched.add(state.name);
   }
 
   /** Catch-up in both directions, driven by the chosen id every message carries. */
@@ -317,6 +384,7 @@ export class ReplicaCore {
 
   private onPaxos(state: KeyState, from: number, message: Extract<PeerMessage, { type: 'paxos' }>): void {
     if (message.entryId !== state.instance.entryId) return; // other entry: compareChosen did the catch-up
+    if (!this.canVote(state.name)) return; // a learner stays silent; it catches up from chosen ids
     const { ownChanged, senderStale } = state.instance.onMessage(from, message.sender, message.viewOfReceiver);
     if (ownChanged) this.ownStateChanged(state);
     else if (senderStale) this.scheduleStateSends(state, [from]);

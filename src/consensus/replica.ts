@@ -64,6 +64,11 @@ export interface ReplicaOptions {
    * the same event-loop pass. 'manual': the caller runs `runTurn()` (the simulator does).
    */
   readonly turns?: 'auto' | 'manual';
+  /**
+   * The disk of this replica was wiped (or replaced): keys without a record are probed before this
+   * replica votes on them again (replica-core.ts). Keep it on until every key was rewritten here.
+   */
+  readonly rebuilding?: boolean;
   /** TEST ONLY: protocol bugs for bug-injection tests. */
   readonly bugs?: ReplicaBugs;
 }
@@ -95,6 +100,7 @@ export class Replica {
       replicaIds: options.replicaIds,
       load: (key) => options.storage.load(key),
       fetchIntervalTicks: config.fetchIntervalTicks,
+      rebuilding: options.rebuilding,
       bugs,
     });
     const core = this.core;

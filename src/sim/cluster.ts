@@ -62,6 +62,12 @@ class SimStore implements ReplicaStorage {
     });
   }
 
+  /** The disk is lost: nothing survives. */
+  wipe(): void {
+    this.durable.clear();
+    this.crash();
+  }
+
   /** Everything not yet durable is lost. */
   crash(): void {
     this.generation++;
@@ -84,7 +90,9 @@ export class SimCluster {
   readonly replicaIds: readonly number[];
   profile: FaultProfile;
   readonly agreementFailures: string[] = [];
-  readonly counters = { messagesSent: 0, messagesDropped: 0, messagesDuplicated: 0, crashes: 0, partitions: 0, chosenEntries: 0 };
+  readonly counters = { messagesSent: 0, messagesDropped: 0, messagesDuplicated: 0, crashes: 0, wipes: 0, partitions: 0, chosenEntries: 0 };
+  /** Replicas whose disk was wiped once: they restart in rebuilding mode from then on. */
+  private readonly wiped = new Set<number>();
   private readonly replicas = new Map<number, Replica | null>();
   private readonly stores = new Map<number, SimStore>();
   private readonly blocked = new Set<string>();
@@ -117,6 +125,24 @@ export class SimCluster {
     this.replicas.set(id, null); // dropped without close(): a crash tells nobody anything
   }
 
+  /**
+   * Disks may be lost on a minority of replicas only: a majority of lost disks is lost data, from
+   * which no protocol recovers safely (the rebuild probe needs a majority of intact replicas).
+   */
+  mayWipe(id: number): boolean {
+    const majority = Math.floor(this.replicaIds.length / 2) + 1;
+    return this.wiped.has(id) || this.wiped.size < this.replicaIds.length - majority;
+  }
+
+  /** Crash that also loses the disk; the replica restarts in rebuilding mode. */
+  wipe(id: number): void {
+    if (!this.isUp(id) || !this.mayWipe(id)) return;
+    this.crash(id);
+    this.counters.wipes++;
+    this.stores.get(id)!.wipe();
+    this.wiped.add(id);
+  }
+
   start(id: number): void {
     if (this.isUp(id)) return;
     const replica = new Replica({
@@ -127,6 +153,7 @@ export class SimCluster {
       random: this.random.fork(),
       config: this.options.config,
       turns: 'manual',
+      rebuilding: this.wiped.has(id),
       bugs: this.options.bugs,
     });
     this.replicas.set(id, replica);

@@ -18,6 +18,8 @@ export interface FaultProfile {
   /** Per tick, probability that a live replica crashes (losing everything not yet durable). */
   readonly crashRate: number;
   readonly downTicksMax: number;
+  /** Per tick, probability that a live replica crashes AND loses its disk (restarts rebuilding). */
+  readonly wipeRate: number;
   /** A group commit takes uniform [1, diskTicksMax] ticks; a slow one up to slowDiskTicksMax. */
   readonly diskTicksMax: number;
   readonly slowDiskRate: number;
@@ -33,6 +35,7 @@ export const CALM_PROFILE: FaultProfile = Object.freeze({
   partitionTicksMax: 0,
   crashRate: 0,
   downTicksMax: 0,
+  wipeRate: 0,
   diskTicksMax: 2,
   slowDiskRate: 0,
   slowDiskTicksMax: 2,
@@ -50,6 +53,7 @@ export function randomFaultProfile(random: Random): FaultProfile {
     partitionTicksMax: random.range(20, 300),
     crashRate: pickRate([0, 0.001, 0.002, 0.005, 0.01, 0.02]),
     downTicksMax: random.range(5, 200),
+    wipeRate: pickRate([0, 0, 0, 0.0005, 0.001, 0.002]),
     diskTicksMax: random.pick([1, 2, 3, 4, 10, 30]),
     slowDiskRate: pickRate([0, 0, 0.05, 0.2]),
     slowDiskTicksMax: random.range(10, 80),
@@ -63,6 +67,7 @@ export function describeProfile(profile: FaultProfile): string {
     `delay ${profile.delayTicksMin}-${profile.delayTicksMax}`,
     `partition ${profile.partitionRate}/tick ≤${profile.partitionTicksMax}`,
     `crash ${profile.crashRate}/tick down ≤${profile.downTicksMax}`,
+    `wipe ${profile.wipeRate}/tick`,
     `disk ≤${profile.diskTicksMax} slow ${profile.slowDiskRate} ≤${profile.slowDiskTicksMax}`,
   ].join(', ');
 }

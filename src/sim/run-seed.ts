@@ -135,10 +135,13 @@ function runSafetyPhase(cluster: SimCluster, faults: Random, ticks: number): voi
         restartAt.delete(id);
       }
     }
-    if (faults.chance(profile.crashRate)) {
+    const crash = faults.chance(profile.crashRate);
+    const wipe = faults.chance(profile.wipeRate);
+    if (crash || wipe) {
       const id = faults.pick(cluster.replicaIds);
       if (cluster.isUp(id)) {
-        cluster.crash(id);
+        if (wipe && cluster.mayWipe(id)) cluster.wipe(id);
+        else cluster.crash(id);
         restartAt.set(id, cluster.now + faults.range(1, Math.max(1, profile.downTicksMax)));
       }
     }

@@ -22,6 +22,9 @@ function firstDetection(bugs: ReplicaBugs, profileOverride: Partial<FaultProfile
 /** Crashes often while commits are slow, so un-durable state that leaked out gets lost. */
 const CRASHY_SLOW_DISKS: Partial<FaultProfile> = { crashRate: 0.02, downTicksMax: 5, diskTicksMax: 10, slowDiskRate: 0.5, slowDiskTicksMax: 50 };
 
+/** Frequent disk losses (one replica at most) with short downtime and a lossy network. */
+const WIPES_AND_LOSSES: Partial<FaultProfile> = { wipeRate: 0.01, downTicksMax: 2, dropRate: 0.3 };
+
 describe('bug injection: the simulator catches each bug', () => {
   it('replying and sending before the group commit is durable', () => {
     const detection = firstDetection({ replyBeforePersist: true }, CRASHY_SLOW_DISKS);
@@ -39,6 +42,19 @@ describe('bug injection: the simulator catches each bug', () => {
   it('linearizable gets answered locally without the majority check (caught by the linearizability checker)', () => {
     const detection = firstDetection({ localReadWithoutMajority: true });
     expect(detection?.verdict).toBe('linearizability');
+  });
+
+  it('a wiped replica that votes again without the rebuild probe', () => {
+    expect(firstDetection({ rebuildWithoutProbe: true }, WIPES_AND_LOSSES)).not.toBeNull();
+  });
+
+  it('the wipe-heavy profile passes with the probe (3 and 5 replicas)', () => {
+    for (let seed = 1; seed <= 30; seed++) {
+      for (const replicaCount of [3, 5] as const) {
+        const report = runSeed({ seed, replicaCount, profileOverride: WIPES_AND_LOSSES });
+        expect(report.verdict).toBe('ok');
+      }
+    }
   });
 
   it('the same crashy profile passes without the bug', () => {

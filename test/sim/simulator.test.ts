@@ -8,7 +8,7 @@ import { describeReport, runSeed, type SeedReport } from '../../src/sim/run-seed
 const seedsFor = (replicaCount: 3 | 5): number => {
   const configured = Number(process.env.SIM_SEEDS ?? 0);
   if (configured > 0) return configured;
-  return replicaCount === 3 ? 200 : 100;
+  return replicaCount === 3 ? 500 : 300;
 };
 
 function runSeeds(replicaCount: 3 | 5, count: number): { failures: SeedReport[]; operations: number; unknown: number } {
