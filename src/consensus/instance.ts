@@ -129,8 +129,7 @@ export class Instance {
    * X's view of us is stale (tell X even if nothing changed: its earlier reply may have been lost).
    */
   onMessage(from: number, sender: AcceptorState, viewOfReceiver: StateSummary): { ownChanged: boolean; senderStale: boolean } {
-    assert(from !== this.selfId && this.replicaIds.includes(from), 'message from a known peer');
-    this.views.set(from, mergeStates(this.viewOf(from), sender));
+    this.observe(from, sender);
     const before = this.ownState;
     let promised = maxBallot(before.promised, sender.promised);
     let accepted = before.accepted;
@@ -149,6 +148,15 @@ export class Instance {
       assert(this.ownState.accepted === null || compareBallots(this.ownState.accepted.ballot, this.ownState.promised) <= 0, 'accepted ballot ≤ promise');
     }
     return { ownChanged, senderStale: !summariesEqual(viewOfReceiver, summarize(this.ownState)) };
+  }
+
+  /**
+   * Learner path (a rebuilding replica that may not vote yet): remember X's state without promising
+   * or accepting anything, so the decision is still learned from a majority of the voters' states.
+   */
+  observe(from: number, sender: AcceptorState): void {
+    assert(from !== this.selfId && this.replicaIds.includes(from), 'message from a known peer');
+    this.views.set(from, mergeStates(this.viewOf(from), sender));
   }
 
   /** The chosen proposal if a majority of known states hold the same accepted ballot. */

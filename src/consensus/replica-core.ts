@@ -384,7 +384,12 @@ export class ReplicaCore {
 
   private onPaxos(state: KeyState, from: number, message: Extract<PeerMessage, { type: 'paxos' }>): void {
     if (message.entryId !== state.instance.entryId) return; // other entry: compareChosen did the catch-up
-    if (!this.canVote(state.name)) return; // a learner stays silent; it catches up from chosen ids
+    if (!this.canVote(state.name)) {
+      // A learner stays silent but still learns decisions from the voters' states.
+      state.instance.observe(from, message.sender);
+      this.maybeLearnFromInstance(state);
+      return;
+    }
     const { ownChanged, senderStale } = state.instance.onMessage(from, message.sender, message.viewOfReceiver);
     if (ownChanged) this.ownStateChanged(state);
     else if (senderStale) this.scheduleStateSends(state, [from]);

@@ -11,6 +11,7 @@
  *   stabilize                  deliver until no message is queued (bounded)
  *   drop [<from>-><to> …]      discard queued messages (all, or only those links)
  *   partition <replica>        from now on, drop everything to and from this replica; `heal` ends it
+ *   wipe <replica>             the replica loses its disk and restarts in rebuilding mode
  *   tick <n>                   advance every replica's clock
  *   state <key>                each replica's chosen entry and own state of the open entry
  * Completions of requests print after each command as `rN: <request> → <result>`.
@@ -40,31 +41,36 @@ export class TranscriptCluster {
   private readonly isolated = new Set<number>();
   private sequence = 0;
 
+  private readonly ids: number[];
+
   constructor(replicaCount = 3) {
-    const ids = Array.from({ length: replicaCount }, (_, index) => index + 1);
-    for (const id of ids) {
-      const durable = new Map<string, Uint8Array>();
-      this.replicas.set(
-        id,
-        new Replica({
-          replicaId: id,
-          replicaIds: ids,
-          storage: {
-            load: (key) => durable.get(keyName(key)),
-            commit: (records, done) => {
-              for (const record of records) durable.set(keyName(record.key), record.value);
-              done();
-            },
+    this.ids = Array.from({ length: replicaCount }, (_, index) => index + 1);
+    for (const id of this.ids) this.start(id, new Map(), false);
+  }
+
+  /** (Re)starts a replica over `durable`; `rebuilding` after a wipe. */
+  private start(id: number, durable: Map<string, Uint8Array>, rebuilding: boolean): void {
+    this.replicas.set(
+      id,
+      new Replica({
+        replicaId: id,
+        replicaIds: this.ids,
+        storage: {
+          load: (key) => durable.get(keyName(key)),
+          commit: (records, done) => {
+            for (const record of records) durable.set(keyName(record.key), record.value);
+            done();
           },
-          transport: (peer, messages) => {
-            for (const message of messages) this.queue.push({ from: id, to: peer, message });
-          },
-          random: new Random(id),
-          turns: 'manual',
-          config: { resendTicks: 50, phaseTimeoutTicks: 200, readTimeoutTicks: 30, backoffTicks: 2 },
-        }),
-      );
-    }
+        },
+        transport: (peer, messages) => {
+          for (const message of messages) this.queue.push({ from: id, to: peer, message });
+        },
+        random: new Random(id),
+        turns: 'manual',
+        rebuilding,
+        config: { resendTicks: 50, phaseTimeoutTicks: 200, readTimeoutTicks: 30, backoffTicks: 2 },
+      }),
+    );
   }
 
   run(command: string): string {
@@ -78,6 +84,7 @@ export class TranscriptCluster {
         this.deliver(args);
         break;
       case 'stabilize':
+        this.turns();
         for (let round = 0; round < 50 && this.queue.length > 0; round++) this.deliver([]);
         break;
       case 'drop':
@@ -85,6 +92,11 @@ export class TranscriptCluster {
         break;
       case 'partition':
         this.isolated.add(Number(args[0]));
+        break;
+      case 'wipe':
+        this.replicas.get(Number(args[0]))!.close();
+        this.queue = this.queue.filter((queued) => queued.from !== Number(args[0]) && queued.to !== Number(args[0]));
+        this.start(Number(args[0]), new Map(), true);
         break;
       case 'heal':
         this.isolated.clear();
@@ -121,6 +133,7 @@ export class TranscriptCluster {
   }
 
   private deliver(links: string[]): void {
+    this.turns(); // effects of commands that ran no turn (e.g. a key first touched by `state`)
     const now = this.queue.filter((queued) => matches(queued, links));
     this.queue = this.queue.filter((queued) => !matches(queued, links));
     for (const { from, to, message } of now) {
@@ -143,7 +156,8 @@ export class TranscriptCluster {
       const chosen = replica.core.chosen(key);
       const instance = replica.core.instance(key);
       const proposer = chosen.payload === null ? '' : ` by r${chosen.payload.proposerId}`;
-      this.output.push(`r${id}: chosen e${chosen.entryId} ${text(chosen.payload?.value)}${proposer}; open e${instance.entryId} ${describeState(instance.own)}`);
+      const learner = replica.core.canVote(key) ? '' : ' (learner)';
+      this.output.push(`r${id}: chosen e${chosen.entryId} ${text(chosen.payload?.value)}${proposer}; open e${instance.entryId} ${describeState(instance.own)}${learner}`);
     }
   }
 }
