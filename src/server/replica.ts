@@ -74,11 +74,13 @@ function startShard(config: ServerConfig, index: number, registry: MetricsRegist
     });
     worker.on('error', (error) => {
       clearTimeout(timer);
+      void channel.close(); // its pending requests fail with CLOSED instead of hanging
       if (!ready) reject(error);
       else onFatal(`shard ${index} crashed: ${error.stack ?? error.message}`);
     });
     worker.on('exit', (code) => {
       clearTimeout(timer);
+      void channel.close();
       if (!ready) reject(new Error(`shard ${index} exited with code ${code} before it was ready`));
     });
   });
