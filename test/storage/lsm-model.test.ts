@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PaxosStoreError } from '../../src/errors.js';
 import { compareBytes, type IterateOptions, type Snapshot, type WriteOperation } from '../../src/storage/engine.js';
-import type { FileHandle, FileSystem, OpenMode } from '../../src/storage/file-system.js';
+import { directoryOf, type FileHandle, type FileSystem, type OpenMode } from '../../src/storage/file-system.js';
 import { LsmTree, type LsmOptions } from '../../src/storage/lsm/index.js';
 import { SimulatedFileSystem } from '../../src/storage/sim-file-system.js';
 import { Random } from '../../src/util/random.js';
@@ -49,9 +49,18 @@ class KillableFileSystem implements FileSystem {
     this.check();
     return this.inner.readFile(path);
   }
+  /** Built from checked steps: the simulated disk's own version would finish its rename after a crash. */
   async writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-    this.check();
-    return this.inner.writeFileAtomic(path, data);
+    const temporary = `${path}.tmp`;
+    const handle = this.open(temporary, 'create');
+    try {
+      handle.append(data);
+      await handle.sync();
+    } finally {
+      handle.close();
+    }
+    this.rename(temporary, path);
+    await this.syncDirectory(directoryOf(path));
   }
   rename(from: string, to: string): void {
     this.check();
@@ -342,9 +351,13 @@ class Harness {
     this.checkAll();
   }
 
+  /** The roll of the running step, printed when a seed fails. */
+  lastRoll = 0;
+
   async step(): Promise<void> {
     const random = this.random;
     const roll = random.float() * 100;
+    this.lastRoll = roll;
     if (roll < 25) await this.write([{ type: 'put', key: this.key(), value: this.value() }]);
     else if (roll < 33) await this.write([{ type: 'delete', key: this.key() }]);
     else if (roll < 43) await this.write(this.writeOperations());
@@ -367,7 +380,7 @@ class Harness {
       if (this.snapshots.length > 0) this.snapshots.splice(random.int(this.snapshots.length), 1)[0].snapshot.release();
     } else if (roll < 88.5) await this.interleavedIteration();
     else if (roll < 91) await this.tree.flushMemtable();
-    else if (roll < 92) await this.tree.waitForBackground();
+    else if (roll < 92) await (random.chance(0.5) ? this.tree.waitForBackground() : this.tree.compactAll());
     else if (roll < 93.5) await this.reopen();
     else if (roll < 96.5) await this.crash();
     else if (roll < 98) await this.flipTableBit();
@@ -403,7 +416,7 @@ describe('LSM tree against a sorted model', () => {
         harness.releaseSnapshots();
         await harness.reopen();
       } catch (error) {
-        console.error(`LSM model test failed: seed ${seed} (rerun with LSM_SEEDS=${seed},)`);
+        console.error(`LSM model test failed: seed ${seed}, step roll ${harness.lastRoll.toFixed(1)}, capacity ${harness.disk.capacityBytes}, appended ${harness.disk.counters.appendedBytes} (rerun with LSM_SEEDS=${seed},)`);
         throw error;
       }
       console.log(`seed ${seed}: ${STEPS} steps, keys ${harness.model.size}, ${JSON.stringify(harness.tally)}`);

@@ -97,6 +97,9 @@ export class LevelIterator implements InternalIterator {
   }
 }
 
+const ARENA_BYTES = 16 * 1024;
+const EMPTY_ARENA = new Uint8Array(0);
+
 /** One source seen at sequence S: the newest visible version of each key, in key order. */
 class VisibleSource {
   has = false;
@@ -104,6 +107,8 @@ class VisibleSource {
   sequence = 0;
   tombstone = false;
   value: Uint8Array = this.key;
+  /** Reverse walks move the iterator past the captured entry, so they keep a view of its value. */
+  private valueCaptured = false;
 
   constructor(
     readonly iterator: InternalIterator,
@@ -138,7 +143,7 @@ class VisibleSource {
     while (iterator.valid() && !this.has) {
       const key = iterator.key();
       do {
-        if (iterator.sequence() <= this.snapshotSequence) this.capture();
+        if (iterator.sequence() <= this.snapshotSequence) this.captureWithValue();
         else break;
         iterator.prev();
       } while (iterator.valid() && compareBytes(iterator.key(), key) === 0);
@@ -146,13 +151,24 @@ class VisibleSource {
     }
   }
 
+  /** Forward capture leaves the iterator on the entry, so the value is read only if it wins. */
   private capture(): void {
     const iterator = this.iterator;
     this.has = true;
     this.key = iterator.key();
     this.sequence = iterator.sequence();
     this.tombstone = iterator.isTombstone();
-    this.value = this.tombstone ? this.value : iterator.value();
+  }
+
+  private captureWithValue(): void {
+    this.capture();
+    this.value = this.tombstone ? this.value : this.iterator.value();
+    this.valueCaptured = true;
+  }
+
+  /** A view of the captured entry's value (valid until the blocks are gone; copy before handing out). */
+  valueView(): Uint8Array {
+    return this.valueCaptured ? this.value : this.iterator.value();
   }
 }
 
@@ -187,56 +203,122 @@ export function boundsOf(options: IterateOptions | undefined): Bounds {
   return { start, end, reverse: given.reverse === true, limit };
 }
 
-/** Merges `iterators` (newest data first is not required: sequences decide) at sequence S. */
-export function* mergeVisible(
-  iterators: readonly InternalIterator[],
-  snapshotSequence: number,
-  bounds: Bounds,
-): Generator<[Uint8Array, Uint8Array]> {
-  if (bounds.limit === 0) return;
-  if (bounds.start !== null && bounds.end !== null && compareBytes(bounds.start, bounds.end) >= 0) return;
-  const sources = iterators.map((iterator) => new VisibleSource(iterator, snapshotSequence));
-  const reverse = bounds.reverse;
-  for (const source of sources) {
-    const iterator = source.iterator;
-    if (reverse) {
-      if (bounds.end !== null) iterator.seekBefore(bounds.end);
-      else iterator.seekToLast();
-      source.settleBackward();
-    } else {
-      if (bounds.start !== null) iterator.seek(bounds.start, SEQUENCE_MAX);
-      else iterator.seekToFirst();
-      source.settleForward();
-    }
-  }
-  const direction = reverse ? -1 : 1;
-  let produced = 0;
-  for (;;) {
-    let winner: VisibleSource | null = null;
-    for (const source of sources) {
-      if (!source.has) continue;
-      if (winner === null) {
-        winner = source;
-        continue;
-      }
-      const order = compareBytes(source.key, winner.key) * direction;
-      if (order < 0 || (order === 0 && source.sequence > winner.sequence)) winner = source;
-    }
-    if (winner === null) return;
-    const key = winner.key;
-    if (reverse ? bounds.start !== null && compareBytes(key, bounds.start) < 0 : bounds.end !== null && compareBytes(key, bounds.end) >= 0) {
+/**
+ * The merge as an explicit iterator (not a generator: no generator frames per step, and an
+ * explicit `return()` that releases what the reader pinned). `onDone` runs exactly once: when
+ * the entries run out, the limit is reached, or the caller breaks out early.
+ */
+export class MergingIterator implements IterableIterator<[Uint8Array, Uint8Array]> {
+  private readonly sources: VisibleSource[];
+  private readonly reverse: boolean;
+  private produced = 0;
+  private finished = false;
+  private arena = EMPTY_ARENA;
+  private arenaUsed = 0;
+
+  constructor(
+    iterators: readonly InternalIterator[],
+    snapshotSequence: number,
+    private readonly bounds: Bounds,
+    private readonly onDone: () => void,
+  ) {
+    this.reverse = bounds.reverse;
+    this.sources = iterators.map((iterator) => new VisibleSource(iterator, snapshotSequence));
+    const empty = bounds.limit === 0 || (bounds.start !== null && bounds.end !== null && compareBytes(bounds.start, bounds.end) >= 0);
+    if (empty) {
+      this.finish();
       return;
     }
-    const tombstone = winner.tombstone;
-    const value = winner.value;
-    for (const source of sources) {
-      if (source.has && compareBytes(source.key, key) === 0) {
-        if (reverse) source.settleBackward();
-        else source.advanceForward();
+    for (const source of this.sources) {
+      const iterator = source.iterator;
+      if (this.reverse) {
+        if (bounds.end !== null) iterator.seekBefore(bounds.end);
+        else iterator.seekToLast();
+        source.settleBackward();
+      } else {
+        if (bounds.start !== null) iterator.seek(bounds.start, SEQUENCE_MAX);
+        else iterator.seekToFirst();
+        source.settleForward();
       }
     }
-    if (tombstone) continue;
-    yield [key.slice(), value.slice()];
-    if (++produced >= bounds.limit) return;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+
+  next(): IteratorResult<[Uint8Array, Uint8Array]> {
+    try {
+      const entry = this.finished ? null : this.step();
+      if (entry !== null) return { done: false, value: entry };
+    } catch (error) {
+      this.finish();
+      throw error;
+    }
+    this.finish();
+    return { done: true, value: undefined };
+  }
+
+  return(): IteratorResult<[Uint8Array, Uint8Array]> {
+    this.finish();
+    return { done: true, value: undefined };
+  }
+
+  /**
+   * Copies into a per-iterator arena: V8 gives every typed array over 64 bytes its own off-heap
+   * backing store, so two `slice()` calls per entry cost more than the rest of the scan. The
+   * caller owns the views; keeping one keeps its arena (ARENA_BYTES) alive, like Node's Buffer pool.
+   */
+  private copy(source: Uint8Array): Uint8Array {
+    const length = source.length;
+    if (this.arenaUsed + length > this.arena.length) {
+      this.arena = new Uint8Array(Math.max(ARENA_BYTES, length));
+      this.arenaUsed = 0;
+    }
+    const view = this.arena.subarray(this.arenaUsed, this.arenaUsed + length);
+    view.set(source);
+    this.arenaUsed += length;
+    return view;
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.onDone();
+  }
+
+  /** The next visible entry (copied), or null at the end of the range. */
+  private step(): [Uint8Array, Uint8Array] | null {
+    const bounds = this.bounds;
+    const reverse = this.reverse;
+    const sources = this.sources;
+    for (;;) {
+      let winner: VisibleSource | null = null;
+      for (const source of sources) {
+        if (!source.has) continue;
+        if (winner === null) {
+          winner = source;
+          continue;
+        }
+        const order = reverse ? compareBytes(winner.key, source.key) : compareBytes(source.key, winner.key);
+        if (order < 0 || (order === 0 && source.sequence > winner.sequence)) winner = source;
+      }
+      if (winner === null) return null;
+      const key = winner.key;
+      if (reverse ? bounds.start !== null && compareBytes(key, bounds.start) < 0 : bounds.end !== null && compareBytes(key, bounds.end) >= 0) {
+        return null;
+      }
+      // Copy before any source moves: the caller owns what it gets, and blocks stay immutable.
+      const entry: [Uint8Array, Uint8Array] | null = winner.tombstone ? null : [this.copy(key), this.copy(winner.valueView())];
+      for (const source of sources) {
+        if (source.has && compareBytes(source.key, key) === 0) {
+          if (reverse) source.settleBackward();
+          else source.advanceForward();
+        }
+      }
+      if (entry === null) continue;
+      if (++this.produced >= bounds.limit) this.finished = true;
+      return entry;
+    }
   }
 }

@@ -16,12 +16,12 @@ import { BlockCache } from './block-cache.js';
 import { KIND_PUT, KIND_TOMBSTONE, SEQUENCE_MAX } from './codec.js';
 import { type BackgroundJob, type JobResult, type JobSettings, runJob } from './compaction.js';
 import type { InternalIterator, PointResult } from './internal-iterator.js';
-import { boundsOf, LevelIterator, mergeVisible } from './iterator.js';
+import { type Bounds, boundsOf, LevelIterator, MergingIterator } from './iterator.js';
 import { decodeManifest, encodeManifest, MANIFEST_FILE_NAME, type ManifestState } from './manifest.js';
 import { Memtable } from './memtable.js';
 import { LEVELS_MAX, type LsmOptions, type ResolvedLsmOptions, resolveOptions } from './options.js';
 import { Table, type TableMetadata, TableIterator, tableFileName } from './sstable.js';
-import { type CompactionPlan, emptyLevels, pickCompaction, sortLevel, Version } from './version.js';
+import { type CompactionPlan, emptyLevels, pickCompaction, pickFullCompaction, sortLevel, Version } from './version.js';
 import { encodeWalRecord, readWal, type WalEntry, walFileName } from './wal.js';
 
 /**
@@ -99,6 +99,8 @@ export class LsmTree implements OrderedKvEngine {
 
   private background: Promise<void> | null = null;
   private backgroundError: PaxosStoreError | null = null;
+  /** Set by compactAll: the background loop merges level by level until one sorted level is left. */
+  private fullCompactionRequested = false;
   private readonly compactPointers: (Uint8Array | null)[] = new Array(LEVELS_MAX).fill(null);
   /** Sequences of live snapshots and iterators; compaction keeps what the oldest can see. */
   private readonly readers = new Map<object, number>();
@@ -430,10 +432,13 @@ export class LsmTree implements OrderedKvEngine {
   /** Write stall: with too many frozen memtables, wait for a flush; report a flush that keeps failing. */
   private async waitForMemtableRoom(): Promise<PaxosStoreError | null> {
     while (this.frozen.length >= this.options.immutableMemtablesMax) {
+      // A loop that was already running may fail for an older reason (a disk since freed): only
+      // the failure of a loop started here, for this wait, is reported to the writers.
+      const startedHere = this.background === null;
       this.scheduleBackground();
       if (this.background === null) return new PaxosStoreError('CLOSED', 'the LSM tree is closing');
       await this.background;
-      if (this.frozen.length >= this.options.immutableMemtablesMax && this.backgroundError) return this.backgroundError;
+      if (startedHere && this.frozen.length >= this.options.immutableMemtablesMax && this.backgroundError) return this.backgroundError;
     }
     return null;
   }
@@ -469,7 +474,11 @@ export class LsmTree implements OrderedKvEngine {
       await this.flushOldestFrozen();
       return true;
     }
-    const plan = pickCompaction(this.current, this.options, this.compactPointers);
+    let plan = this.fullCompactionRequested ? pickFullCompaction(this.current) : null;
+    if (plan === null) {
+      this.fullCompactionRequested = false;
+      plan = pickCompaction(this.current, this.options, this.compactPointers);
+    }
     if (plan === null) return false;
     await this.compact(plan);
     return true;
@@ -563,9 +572,22 @@ export class LsmTree implements OrderedKvEngine {
     await this.waitForBackground();
   }
 
+  /**
+   * Flushes the memtable and merges every table into one sorted level (what LevelDB's
+   * compactRange over all keys does): afterwards a scan reads one table per step. For bulk loads
+   * and benchmarks; normal operation never needs it.
+   */
+  async compactAll(): Promise<void> {
+    await this.flush();
+    this.fullCompactionRequested = true;
+    await this.flushMemtable();
+  }
+
   /** Waits until no flush or compaction is pending (or the last one failed); rejects with that failure. */
   async waitForBackground(): Promise<void> {
     this.checkOpen();
+    // A loop already running may be ending with an old failure; wait it out, then run a fresh one.
+    while (this.background) await this.background;
     this.scheduleBackground();
     while (this.background) await this.background;
     if (this.backgroundError) throw this.backgroundError;
@@ -592,10 +614,7 @@ export class LsmTree implements OrderedKvEngine {
   iterate(options?: IterateOptions): IterableIterator<[key: Uint8Array, value: Uint8Array]> {
     this.checkOpen();
     const bounds = boundsOf(options);
-    const token = this.acquireReader(this.liveState());
-    const iterator = readerIterator(token, mergeVisible(sourcesOf(token.state), token.state.sequence, bounds));
-    this.abandonedReaders.register(iterator, token, token);
-    return iterator;
+    return this.scan(this.liveState(), bounds);
   }
 
   snapshot(): Snapshot {
@@ -611,10 +630,7 @@ export class LsmTree implements OrderedKvEngine {
         token.check();
         const bounds = boundsOf(options);
         // Its own pin, so releasing the snapshot mid-scan cannot delete tables under the scan.
-        const scanToken = this.acquireReader(token.state);
-        const iterator = readerIterator(scanToken, mergeVisible(sourcesOf(scanToken.state), scanToken.state.sequence, bounds));
-        this.abandonedReaders.register(iterator, scanToken, scanToken);
-        return iterator;
+        return this.scan(token.state, bounds);
       },
       release: () => {
         this.abandonedReaders.unregister(token);
@@ -623,6 +639,17 @@ export class LsmTree implements OrderedKvEngine {
     };
     this.abandonedReaders.register(snapshot, token, token);
     return snapshot;
+  }
+
+  /** A merging iterator that pins `state` until it ends, is closed, or is garbage collected. */
+  private scan(state: ReadState, bounds: Bounds): MergingIterator {
+    const token = this.acquireReader(state);
+    const iterator = new MergingIterator(sourcesOf(state), state.sequence, bounds, () => {
+      this.abandonedReaders.unregister(token);
+      token.release();
+    });
+    this.abandonedReaders.register(iterator, token, token);
+    return iterator;
   }
 
   /** Pins the current version and memtables for a reader; compaction keeps what its sequence sees. */
@@ -709,15 +736,6 @@ function initialVersion(): Version {
 
 function checkKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array)) throw new PaxosStoreError('INVALID_ARGUMENT', 'key must be a Uint8Array');
-}
-
-/** Wraps a merge so that finishing (or breaking out of) the loop releases the pinned state. */
-function* readerIterator(token: ReaderToken, entries: Generator<[Uint8Array, Uint8Array]>): Generator<[Uint8Array, Uint8Array]> {
-  try {
-    yield* entries;
-  } finally {
-    token.release();
-  }
 }
 
 function sourcesOf(state: ReadState): InternalIterator[] {

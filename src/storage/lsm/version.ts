@@ -85,6 +85,21 @@ export function pickCompaction(version: Version, options: ResolvedLsmOptions, co
   return planFor(version, worst, [next ?? tables[0]]);
 }
 
+/**
+ * One step of a full compaction (everything into the deepest non-empty level, at least L1):
+ * all tables of the shallowest non-empty level above it, with their overlaps one level down.
+ * Null when the tree is a single sorted level.
+ */
+export function pickFullCompaction(version: Version): CompactionPlan | null {
+  const levels = version.levels;
+  let deepest = 1;
+  for (let level = 1; level < LEVELS_MAX; level++) if (levels[level].length > 0) deepest = level;
+  for (let level = 0; level < deepest; level++) {
+    if (levels[level].length > 0) return planFor(version, level, [...levels[level]]);
+  }
+  return null;
+}
+
 function planFor(version: Version, level: number, upper: Table[]): CompactionPlan {
   const [smallest, largest] = rangeOf(upper);
   const lower = version.levels[level + 1].filter((table) => overlaps(table, smallest, largest));
