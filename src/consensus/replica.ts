@@ -19,7 +19,7 @@ import { type Completion, Scheduler, SCHEDULER_LIMITS_DEFAULT, type SchedulerLim
 import { KEY_BYTES_MAX, type KvEngine, VALUE_BYTES_MAX_DEFAULT } from '../storage/engine.js';
 import type { Random } from '../util/random.js';
 import { type ConsensusConfig, type ReplicaBugs, resolveConsensusConfig } from './config.js';
-import type { PeerMessage } from './messages.js';
+import { isValidPeerMessage, type PeerMessage } from './messages.js';
 import { executeOperation, type ProcedureContext } from './procedures.js';
 import { keyName, type PersistRecord, ReplicaCore } from './replica-core.js';
 
@@ -150,7 +150,7 @@ export class Replica {
     if (this.closed) return;
     for (const message of messages) {
       this.counters.peerMessages++;
-      if (!this.core.peers.includes(from) || !isPeerMessageShape(message)) {
+      if (!this.core.peers.includes(from) || !isValidPeerMessage(message, KEY_BYTES_MAX)) {
         this.counters.peerMessagesRejected++;
         continue;
       }
@@ -229,16 +229,4 @@ export function validateRequest(key: Uint8Array, operation: KeyOperation, reques
     default:
       throw new PaxosStoreError('INVALID_ARGUMENT', `unknown operation kind ${String((operation as { kind?: unknown } | undefined)?.kind)}`);
   }
-}
-
-function isPeerMessageShape(message: PeerMessage): boolean {
-  return (
-    typeof message === 'object' &&
-    message !== null &&
-    message.key instanceof Uint8Array &&
-    message.key.length <= KEY_BYTES_MAX &&
-    Number.isSafeInteger(message.chosenId) &&
-    message.chosenId >= 0 &&
-    ['paxos', 'chosen', 'fetch', 'readQuery', 'readReply'].includes(message.type)
-  );
 }
