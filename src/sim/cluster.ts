@@ -188,6 +188,15 @@ export class SimCluster {
     }
   }
 
+  /** End-of-run agreement: every live replica's chosen entry of each key goes through the oracle too. */
+  checkFinalAgreement(keyNames: readonly string[]): void {
+    for (const id of this.replicaIds) {
+      const replica = this.replica(id);
+      if (replica === null) continue;
+      for (const name of keyNames) this.observeChosen(id, name, replica.core.chosen(name));
+    }
+  }
+
   /** Chosen id and payload identity of a key at every live replica (for reports). */
   chosenIds(name: string): Array<number | null> {
     return this.replicaIds.map((id) => this.replica(id)?.core.chosen(name).entryId ?? null);

@@ -5,7 +5,8 @@
  *                                 no new requests; every pending request must be answered
  *                                 within livenessTicksMax) ──► checks
  *
- * Checks: no assertion fired in the core; the agreement oracle saw one value per (key, entry);
+ * Checks: no assertion fired in the core; the agreement oracle saw one value per (key, entry),
+ * durable ones during the run and every replica's chosen entries at the end;
  * the client history is linearizable (src/check). A failing seed prints the command that
  * reproduces it.
  */
@@ -62,9 +63,10 @@ export function runSeed(options: SeedOptions): SeedReport {
   const encodeMessages = options.seed % 4 === 0;
   const cluster = new SimCluster({ replicaCount: options.replicaCount, random: random.fork(), profile, bugs: options.bugs, config, encodeMessages });
   const keyCount = random.range(2, 5);
+  const keys = Array.from({ length: keyCount }, (_, index) => `k${index}`);
   const workload = new Workload(cluster, random.fork(), {
     clientCount: random.range(3, 7),
-    keys: Array.from({ length: keyCount }, (_, index) => `k${index}`),
+    keys,
     attemptTimeoutTicks: Math.max(300, 12 * profile.delayTicksMax),
     retriesMax: random.range(0, 3),
     thinkTicksMax: 15,
@@ -90,6 +92,7 @@ export function runSeed(options: SeedOptions): SeedReport {
   try {
     runSafetyPhase(cluster, faults, options.safetyTicks ?? SAFETY_TICKS_DEFAULT);
     const stuck = runLivenessPhase(cluster, workload, options.livenessTicksMax ?? LIVENESS_TICKS_MAX_DEFAULT);
+    cluster.checkFinalAgreement(keys);
     if (cluster.agreementFailures.length > 0) return report('agreement', cluster.agreementFailures.join('\n'));
     if (stuck.length > 0) return report('liveness', `requests unanswered ${options.livenessTicksMax ?? LIVENESS_TICKS_MAX_DEFAULT} ticks after healing:\n${stuck.join('\n')}`);
   } catch (error) {
