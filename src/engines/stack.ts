@@ -1,0 +1,58 @@
+/**
+ * Assembles an engine stack over one replica of the shared log. Order, bottom to top:
+ *
+ *   BaseEngine → ViewTracking → LeaseEngine? → BrainDoctor → Batching? → Observer → application
+ *
+ * Lease sits below Batching so a batch (one entry) is checked against the lease once; Observer
+ * sits on top so it measures the whole stack as the application sees it.
+ */
+import type { LogNode } from '../log/log-node.js';
+import { VirtualLog } from '../log/virtual-log.js';
+import { BASE_ENGINE_DEFAULTS, BaseEngine, type BaseEngineOptions } from './base-engine.js';
+import { BatchingEngine } from './batching-engine.js';
+import { BrainDoctorEngine } from './brain-doctor-engine.js';
+import { LeaseEngine, type LeaseOptions } from './lease-engine.js';
+import { ObserverEngine } from './observer-engine.js';
+import type { IApplicator, IEngine } from './types.js';
+import { ViewTrackingEngine } from './view-tracking-engine.js';
+
+export interface StackOptions {
+  readonly batching?: boolean;
+  readonly lease?: LeaseOptions;
+  readonly base?: BaseEngineOptions;
+  readonly nowUs?: () => number;
+}
+
+export interface Stack {
+  readonly log: VirtualLog;
+  readonly base: BaseEngine;
+  readonly views: ViewTrackingEngine;
+  readonly lease: LeaseEngine | null;
+  readonly doctor: BrainDoctorEngine;
+  readonly batching: BatchingEngine | null;
+  readonly observer: ObserverEngine;
+  readonly top: IEngine;
+}
+
+export function buildStack(node: LogNode, applicator: IApplicator, options: StackOptions = {}): Stack {
+  const store = node.store;
+  const log = new VirtualLog(node);
+  const base = new BaseEngine(node, log, options.base ?? BASE_ENGINE_DEFAULTS);
+  const views = new ViewTrackingEngine(base, store, node.replicaId, node.replicaIds, () => base.appliedPosition);
+  let below: IEngine = views;
+  let lease: LeaseEngine | null = null;
+  if (options.lease !== undefined) {
+    lease = new LeaseEngine(below, store, node.replicaId, node.clock, () => base.localSnapshot(), options.lease);
+    below = lease;
+  }
+  const doctor = new BrainDoctorEngine(below, store);
+  below = doctor;
+  let batching: BatchingEngine | null = null;
+  if (options.batching) {
+    batching = new BatchingEngine(below, store);
+    below = batching;
+  }
+  const observer = new ObserverEngine('observer', below, store, options.nowUs);
+  observer.registerUpcall(applicator);
+  return { log, base, views, lease, doctor, batching, observer, top: observer };
+}
