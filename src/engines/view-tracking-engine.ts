@@ -60,7 +60,7 @@ export class ViewTrackingEngine extends LayeredEngine {
     const header = entry.headers[HEADER];
     if (Array.isArray(header) && header.length === 2) {
       const [replicaId, applied] = header as [number, number];
-      if (applied > (this.views.get(replicaId) ?? 0)) {
+      if (applied > (this.views.get(replicaId) ?? -1)) {
         this.views.set(replicaId, applied);
         transaction.put(viewKey(replicaId), packr.pack([applied]));
       }

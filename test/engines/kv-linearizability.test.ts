@@ -4,6 +4,7 @@ import { checkLinearizability } from '../../src/check/linearizability.js';
 import type { HistoryOperation, Outcome } from '../../src/check/history.js';
 import { PaxosStoreError } from '../../src/errors.js';
 import { Random } from '../../src/util/random.js';
+import { KvService } from '../../src/apps/kv/kv-applicator.js';
 import { KvCluster } from './harness.js';
 
 const KEYS = ['a', 'b', 'c'];
@@ -18,10 +19,17 @@ function randomOperation(random: Random): KeyOperation {
   return { kind: 'delete' };
 }
 
-async function runSeed(seed: number, batching: boolean): Promise<void> {
+async function runSeed(seed: number, batching: boolean, staleReads = false): Promise<string> {
   const random = new Random(seed * 7919);
   const faults = { dropRate: random.pick([0, 0.02, 0.08]), duplicateRate: random.pick([0, 0.05]), delayTicksMin: 1, delayTicksMax: random.pick([2, 6, 15]) };
   const cluster = await KvCluster.create(seed, faults, { batching });
+  if (staleReads) {
+    // Injected bug: reads skip sync and answer from whatever this replica has applied.
+    for (const replica of cluster.replicas.values()) {
+      const { top, base } = replica.stack;
+      replica.kv = new KvService({ ...top, propose: (entry) => top.propose(entry), sync: () => Promise.resolve(base.localSnapshot()) });
+    }
+  }
   const history: HistoryOperation[] = [];
   const crashAt = random.chance(0.5) ? random.range(20, 200) : -1;
   const crashed = random.range(1, 3);
@@ -65,15 +73,23 @@ async function runSeed(seed: number, batching: boolean): Promise<void> {
   }
   cluster.world.faults = { dropRate: 0, duplicateRate: 0, delayTicksMin: 1, delayTicksMax: 2 };
   const verdict = checkLinearizability(history, { searchStepsMax: 2_000_000 });
+  if (staleReads) return verdict.verdict;
   expect(verdict.verdict, `seed ${seed} batching ${batching}: ${JSON.stringify(verdict).slice(0, 400)}`).toBe('linearizable');
   const digests = await cluster.digests();
   expect(new Set(digests).size, `seed ${seed}: replicas' LocalStores differ`).toBe(1);
   expect(cluster.sim.failures()).toEqual([]);
   expect(history.filter((entry) => entry.outcome.type === 'ok').length).toBeGreaterThan(0);
+  return verdict.verdict;
 }
 
 describe('KV applicator on the engine stack, simulated with faults', () => {
   it(`is linearizable and replicas converge (${SEEDS} seeds, half with batching)`, async () => {
     for (let seed = 1; seed <= SEEDS; seed++) await runSeed(seed, seed % 2 === 0);
   }, 120_000);
+
+  it('catches an injected bug (reads that skip sync) on some seed', async () => {
+    const verdicts = [];
+    for (let seed = 1; seed <= 12; seed++) verdicts.push(await runSeed(seed, false, true));
+    expect(verdicts).toContain('violation');
+  }, 60_000);
 });
