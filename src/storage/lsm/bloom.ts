@@ -13,7 +13,12 @@
  *   +--------------------------------+-------------+
  */
 
-/** Murmur3 (x86, 32-bit) of `data[start, end)`: fast in JS and well mixed for short keys. */
+/**
+ * Murmur3 (x86, 32-bit) of `data[start, end)`: fast in JS and well mixed for short keys.
+ * Deliberately not shared with the Bitcask keydir's hash (same algorithm): this one is part of the
+ * SSTable format — filters written today must answer the same way after any upgrade — while the
+ * keydir's hash is in-memory only and free to change.
+ */
 export function hash32(data: Uint8Array, start = 0, end = data.length, seed = 0xbc9f1d34): number {
   let h = seed >>> 0;
   let i = start;

@@ -15,9 +15,10 @@ import { Table as TableReader } from './sstable.js';
  * new files — installing them in the manifest and deleting inputs is the tree's business.
  *
  * What a job keeps, for each user key (entries arrive newest first):
- * - every version newer than the oldest live snapshot (someone may still read it);
- * - the newest version at or below that snapshot, which all snapshots agree on;
- * - older versions are dropped: no reader can see past that newest one;
+ * - every version newer than the job's horizon (a write that landed while the job was prepared);
+ * - the newest version at or below the horizon; older versions are dropped. Live snapshots do
+ *   not hold versions back here: they pin the memtables and tables they started on, and those
+ *   files are deleted only after the last reader releases them;
  * - that newest version is dropped too when it is a tombstone and the output level is the
  *   bottom of the tree for this range (nothing older below it could be resurrected).
  */
@@ -30,7 +31,12 @@ export interface JobSettings {
   readonly blockBytes: number;
   readonly bloomBitsPerKey: number;
   readonly compress: boolean;
-  readonly oldestSnapshotSequence: number;
+  /**
+   * The tree's visible sequence when the job starts. Snapshots and iterators read the files of the
+   * version they pinned, never a job's output, so versions hidden by a newer one at or below this
+   * sequence have no reader left.
+   */
+  readonly horizonSequence: number;
   readonly bottommost: boolean;
 }
 
@@ -124,8 +130,8 @@ async function writeMerged(fileSystem: FileSystem, inputs: readonly InternalIter
           writer = null;
         }
       }
-      const hiddenByNewer = newerSequence <= settings.oldestSnapshotSequence;
-      const droppableTombstone = input.isTombstone() && sequence <= settings.oldestSnapshotSequence && settings.bottommost;
+      const hiddenByNewer = newerSequence <= settings.horizonSequence;
+      const droppableTombstone = input.isTombstone() && sequence <= settings.horizonSequence && settings.bottommost;
       newerSequence = sequence;
       previousKey = key;
       if (!hiddenByNewer && !droppableTombstone) {

@@ -102,7 +102,7 @@ export class LsmTree implements OrderedKvEngine {
   /** Set by compactAll: the background loop merges level by level until one sorted level is left. */
   private fullCompactionRequested = false;
   private readonly compactPointers: (Uint8Array | null)[] = new Array(LEVELS_MAX).fill(null);
-  /** Sequences of live snapshots and iterators; compaction keeps what the oldest can see. */
+  /** Live snapshots and iterators (with their sequences), for stats; their pins keep their files. */
   private readonly readers = new Map<object, number>();
   private readonly abandonedReaders = new FinalizationRegistry<ReaderToken>((token) => token.release());
   private closed = false;
@@ -281,6 +281,9 @@ export class LsmTree implements OrderedKvEngine {
   }
 
   private async writeManifest(walNumberMin: number, levels = this.current.levels): Promise<void> {
+    // New tables' names must be durable before a manifest naming them can be: without a directory
+    // sync first, a crash may keep the manifest's rename and lose a table's creation.
+    await this.fileSystem.syncDirectory(this.directory);
     await this.fileSystem.writeFileAtomic(this.path(MANIFEST_FILE_NAME), encodeManifest(this.manifestState(walNumberMin, levels)));
   }
 
@@ -484,12 +487,6 @@ export class LsmTree implements OrderedKvEngine {
     return true;
   }
 
-  private oldestReaderSequence(): number {
-    let oldest = this.visibleSequence;
-    for (const sequence of this.readers.values()) oldest = Math.min(oldest, sequence);
-    return oldest;
-  }
-
   private jobSettings(bottommost: boolean): JobSettings {
     const options = this.options;
     return {
@@ -499,7 +496,7 @@ export class LsmTree implements OrderedKvEngine {
       blockBytes: options.blockBytes,
       bloomBitsPerKey: options.bloomBitsPerKey,
       compress: options.compression,
-      oldestSnapshotSequence: this.oldestReaderSequence(),
+      horizonSequence: this.visibleSequence,
       bottommost,
     };
   }
