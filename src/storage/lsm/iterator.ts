@@ -19,6 +19,18 @@ import { type Table, TableIterator } from './sstable.js';
  * Nothing here allocates per entry except the copies handed to the caller, which keeps scans fast.
  */
 
+/** How many tables of a disjoint, key-ordered level have their `bound` key < key (binary search). */
+export function countTablesBefore(tables: readonly Table[], bound: 'smallestKey' | 'largestKey', key: Uint8Array): number {
+  let low = 0;
+  let high = tables.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (compareBytes(tables[middle][bound], key) < 0) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
 /** Concatenates the disjoint, key-ordered tables of one level ≥ 1. */
 export class LevelIterator implements InternalIterator {
   private tableIndex = -1;
@@ -49,28 +61,14 @@ export class LevelIterator implements InternalIterator {
   }
 
   seek(key: Uint8Array, sequence: number): void {
-    // First table whose largest key is ≥ key: earlier tables hold only smaller keys.
-    let low = 0;
-    let high = this.tables.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (compareBytes(this.tables[middle].largestKey, key) < 0) low = middle + 1;
-      else high = middle;
-    }
-    this.open(low)?.seek(key, sequence);
+    // Earlier tables hold only smaller keys.
+    this.open(countTablesBefore(this.tables, 'largestKey', key))?.seek(key, sequence);
     this.skipForward();
   }
 
   seekBefore(key: Uint8Array): void {
-    // Last table whose smallest key is < key.
-    let low = 0;
-    let high = this.tables.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (compareBytes(this.tables[middle].smallestKey, key) < 0) low = middle + 1;
-      else high = middle;
-    }
-    this.open(low - 1)?.seekBefore(key);
+    // The last table whose smallest key is < key.
+    this.open(countTablesBefore(this.tables, 'smallestKey', key) - 1)?.seekBefore(key);
     this.skipBackward();
   }
 

@@ -16,7 +16,7 @@ import { BlockCache } from './block-cache.js';
 import { KIND_PUT, KIND_TOMBSTONE, SEQUENCE_MAX } from './codec.js';
 import { type BackgroundJob, type JobResult, type JobSettings, runJob } from './compaction.js';
 import type { InternalIterator, PointResult } from './internal-iterator.js';
-import { type Bounds, boundsOf, LevelIterator, MergingIterator } from './iterator.js';
+import { type Bounds, boundsOf, countTablesBefore, LevelIterator, MergingIterator } from './iterator.js';
 import { decodeManifest, encodeManifest, MANIFEST_FILE_NAME, type ManifestState } from './manifest.js';
 import { Memtable } from './memtable.js';
 import { LEVELS_MAX, type LsmOptions, type ResolvedLsmOptions, resolveOptions } from './options.js';
@@ -771,13 +771,7 @@ function copyValue(result: PointResult): Uint8Array | undefined {
 
 /** The one table of a disjoint level whose range may hold `key`. */
 function findTable(tables: readonly Table[], key: Uint8Array): Table | null {
-  let low = 0;
-  let high = tables.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (compareBytes(tables[middle].largestKey, key) < 0) low = middle + 1;
-    else high = middle;
-  }
-  return low < tables.length && compareBytes(tables[low].smallestKey, key) <= 0 ? tables[low] : null;
+  const index = countTablesBefore(tables, 'largestKey', key);
+  return index < tables.length && compareBytes(tables[index].smallestKey, key) <= 0 ? tables[index] : null;
 }
 
