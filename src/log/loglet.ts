@@ -87,6 +87,8 @@ export class Loglet {
   private readonly tailQueries = new Map<number, Map<number, number>>();
   private nextQueryId = 0;
   private proposalCounter = 0;
+  /** Next slot a local append may claim (slots below were claimed by earlier local appends). */
+  private nextProposalSlot = 0;
   /** Every slot below is chosen here (or trimmed). */
   private contiguousSlot = 0;
   /** Highest slot accepted or chosen here, + 1. */
@@ -149,7 +151,7 @@ export class Loglet {
    */
   async append(kind: SlotKind, data: Uint8Array | null, deadline: number): Promise<number> {
     const value: SlotValue = { kind, data, proposerId: this.host.replicaId, token: `${this.host.replicaId}:${this.host.nonce}:${this.proposalCounter++}` };
-    let slot = this.contiguousSlot;
+    let slot = this.claimSlot(0);
     for (;;) {
       this.checkDeadline(deadline);
       const seal = this.sealSlot;
@@ -159,7 +161,7 @@ export class Loglet {
       }
       const decided = this.chosen.get(slot) ?? (await this.decide(slot, value, deadline));
       if (decided.token === value.token) break;
-      slot++;
+      slot = this.claimSlot(slot + 1);
     }
     await this.learnPrefix(slot, deadline);
     const seal = this.sealSlot;
@@ -167,6 +169,13 @@ export class Loglet {
       if (kind === 'seal') return seal;
       throw sealedError(this.logletId, seal);
     }
+    return slot;
+  }
+
+  /** Concurrent appends of this replica take distinct slots instead of duelling for one. */
+  private claimSlot(minimum: number): number {
+    const slot = Math.max(minimum, this.contiguousSlot, this.nextProposalSlot);
+    this.nextProposalSlot = slot + 1;
     return slot;
   }
 
