@@ -45,6 +45,8 @@ export interface ReplicaCoreOptions {
   /** The durable PaxosLog record of a key, or undefined for a key never written here. */
   readonly load: (key: Uint8Array) => Uint8Array | undefined;
   readonly fetchIntervalTicks: number;
+  /** Keys kept in memory; idle keys beyond it are evicted (their durable record is the state). */
+  readonly keysInMemoryMax?: number;
   /** The replica's disk was wiped: probe keys without a record before voting on them (header). */
   readonly rebuilding?: boolean;
   readonly bugs?: ReplicaBugs;
@@ -60,9 +62,15 @@ interface KeyState {
   readonly lastPushTick: Map<number, number>;
   /** This replica votes (promises, accepts, persists) only on entries ≥ this (rebuild, header). */
   votingFromEntry: number;
+  /** Records of this key handed to a group commit that is not durable yet (no eviction until 0). */
+  pendingCommits: number;
   /** The rebuild probe of this key while its voting threshold is unknown. */
   probe: { readId: number; sentTick: number; readonly replies: Map<number, ReadReplyMessage> } | null;
 }
+
+export const KEYS_IN_MEMORY_MAX_DEFAULT = 100_000;
+/** Eviction looks at most this many keys per key it must evict (busy keys are skipped). */
+const EVICTION_SCAN_FACTOR = 4;
 
 /** Probe rounds of a rebuilding replica are re-sent after this many fetch intervals without a majority. */
 const PROBE_RESEND_INTERVALS = 5;
@@ -150,6 +158,7 @@ export class ReplicaCore {
       if (state.instance.entryId < state.votingFromEntry) continue;
       const record: PaxosLogRecord = { chosen: state.chosen, open: state.instance.own };
       records.push({ key: state.key, value: encodePaxosLog(record) });
+      state.pendingCommits++;
     }
     this.dirty.clear();
     for (const [name, peers] of this.stateSends) {
@@ -160,6 +169,39 @@ export class ReplicaCore {
     const sends = this.sends;
     this.sends = new Map();
     return { records, sends };
+  }
+
+  /** The group commit holding these records is durable (lets their keys be evicted). */
+  onCommitted(records: readonly PersistRecord[]): void {
+    for (const record of records) {
+      const state = this.keys.get(keyName(record.key));
+      if (state !== undefined) state.pendingCommits--;
+    }
+  }
+
+  get keysInMemory(): number {
+    return this.keys.size;
+  }
+
+  /**
+   * Evicts least recently used keys beyond keysInMemoryMax that nothing refers to: no request
+   * coroutine (`isIdle`), no proposal, probe, unsent state or record, and no commit in flight, so
+   * reloading the durable record gives back exactly the evicted state (views are soft state).
+   */
+  evictIdle(isIdle: (name: string) => boolean): number {
+    const limit = this.options.keysInMemoryMax ?? KEYS_IN_MEMORY_MAX_DEFAULT;
+    const excess = this.keys.size - limit;
+    if (excess <= 0) return 0;
+    let evicted = 0;
+    let scanned = 0;
+    for (const [name, state] of this.keys) {
+      if (evicted >= excess || scanned++ >= excess * EVICTION_SCAN_FACTOR) break;
+      const busy = state.pendingCommits > 0 || state.probe !== null || this.dirty.has(name) || this.stateSends.has(name) || this.proposing.has(name);
+      if (busy || !isIdle(name)) continue;
+      this.keys.delete(name);
+      evicted++;
+    }
+    return evicted;
   }
 
   tick(ticks = 1): void {
@@ -325,7 +367,12 @@ export class ReplicaCore {
   private state(key: Uint8Array | string): KeyState {
     const name = typeof key === 'string' ? key : keyName(key);
     let state = this.keys.get(name);
-    if (state !== undefined) return state;
+    if (state !== undefined) {
+      // Map order is the LRU order for eviction: move the key to the back.
+      this.keys.delete(name);
+      this.keys.set(name, state);
+      return state;
+    }
     const bytes = typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'latin1')) : key;
     const stored = this.options.load(bytes);
     const record: PaxosLogRecord = stored === undefined ? { chosen: EMPTY_CHOSEN_ENTRY, open: PRISTINE_ACCEPTOR_STATE } : decodePaxosLog(stored);
@@ -338,6 +385,7 @@ export class ReplicaCore {
       lastFetchTick: Number.NEGATIVE_INFINITY,
       lastPushTick: new Map(),
       votingFromEntry: mustProbe ? Number.POSITIVE_INFINITY : 0,
+      pendingCommits: 0,
       probe: null,
     };
     this.keys.set(name, state);

@@ -57,6 +57,8 @@ export interface ReplicaOptions {
   readonly random: Random;
   readonly config?: Partial<ConsensusConfig>;
   readonly limits?: Partial<SchedulerLimits>;
+  /** Keys whose state stays in memory (default 100 000); idle ones beyond are evicted, LRU. */
+  readonly keysInMemoryMax?: number;
   /** Largest value accepted from a client (default VALUE_BYTES_MAX_DEFAULT). */
   readonly valueBytesMax?: number;
   /**
@@ -79,11 +81,12 @@ export interface ReplicaCounters {
   peerMessagesRejected: number;
   commits: number;
   recordsCommitted: number;
+  keysEvicted: number;
 }
 
 export class Replica {
   readonly core: ReplicaCore;
-  readonly counters: ReplicaCounters = { requests: 0, peerMessages: 0, peerMessagesRejected: 0, commits: 0, recordsCommitted: 0 };
+  readonly counters: ReplicaCounters = { requests: 0, peerMessages: 0, peerMessagesRejected: 0, commits: 0, recordsCommitted: 0, keysEvicted: 0 };
   private readonly scheduler: Scheduler<PersistRecord, PeerMessage>;
   private readonly context: ProcedureContext;
   private readonly valueBytesMax: number;
@@ -101,6 +104,7 @@ export class Replica {
       load: (key) => options.storage.load(key),
       fetchIntervalTicks: config.fetchIntervalTicks,
       rebuilding: options.rebuilding,
+      keysInMemoryMax: options.keysInMemoryMax,
       bugs,
     });
     const core = this.core;
@@ -111,7 +115,10 @@ export class Replica {
         commit: (records, done) => {
           this.counters.commits++;
           this.counters.recordsCommitted += records.length;
-          options.storage.commit(records, done);
+          options.storage.commit(records, (error) => {
+            if (error === undefined) core.onCommitted(records);
+            done(error);
+          });
         },
         send: (peer, messages) => options.transport(peer, messages),
       },
@@ -175,6 +182,7 @@ export class Replica {
   runTurn(): void {
     this.turnScheduled = false;
     this.scheduler.runTurn();
+    this.counters.keysEvicted += this.core.evictIdle((name) => this.scheduler.isIdle(name));
   }
 
   /** Fails everything in flight with CLOSED; the storage is the caller's to close. */

@@ -118,6 +118,11 @@ export class Scheduler<PersistRecord, Message> {
     return this.tasks.size;
   }
 
+  /** True when no coroutine waits on `key` (call between turns: nothing is runnable then). */
+  isIdle(key: string): boolean {
+    return !this.waitingByKey.has(key) && this.countRunnable(key) === 0;
+  }
+
   /**
    * Starts a coroutine on `key`; it first runs in the next turn. Returns false (after completing
    * it with OVERLOADED or CLOSED) when it was refused.

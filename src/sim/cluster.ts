@@ -82,6 +82,8 @@ export interface SimClusterOptions {
   readonly bugs?: ReplicaBugs;
   readonly config?: Partial<ConsensusConfig>;
   readonly encodeMessages?: boolean;
+  /** Small values exercise eviction and reload of key state from the durable store. */
+  readonly keysInMemoryMax?: number;
 }
 
 export class SimCluster {
@@ -154,6 +156,7 @@ export class SimCluster {
       config: this.options.config,
       turns: 'manual',
       rebuilding: this.wiped.has(id),
+      keysInMemoryMax: this.options.keysInMemoryMax,
       bugs: this.options.bugs,
     });
     this.replicas.set(id, replica);

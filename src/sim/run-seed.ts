@@ -61,7 +61,9 @@ export function runSeed(options: SeedOptions): SeedReport {
   const config = { ...timeoutsFor(profile), ...options.config };
   // One seed in four sends every message through msgpackr, as on the wire.
   const encodeMessages = options.seed % 4 === 0;
-  const cluster = new SimCluster({ replicaCount: options.replicaCount, random: random.fork(), profile, bugs: options.bugs, config, encodeMessages });
+  // One seed in three keeps a single key in memory: every other idle key is evicted and reloaded.
+  const keysInMemoryMax = options.seed % 3 === 1 ? 1 : undefined;
+  const cluster = new SimCluster({ replicaCount: options.replicaCount, random: random.fork(), profile, bugs: options.bugs, config, encodeMessages, keysInMemoryMax });
   const keyCount = random.range(2, 5);
   const keys = Array.from({ length: keyCount }, (_, index) => `k${index}`);
   const workload = new Workload(cluster, random.fork(), {

@@ -44,7 +44,7 @@ const encoder = new TextEncoder();
 const bytes = (text: string): Uint8Array => encoder.encode(text);
 const ids = [1, 2, 3];
 
-function makeGroup(engines = ids.map(() => new MapEngine())): { replicas: Map<number, Replica>; engines: MapEngine[] } {
+function makeGroup(engines = ids.map(() => new MapEngine()), keysInMemoryMax?: number): { replicas: Map<number, Replica>; engines: MapEngine[] } {
   const replicas = new Map<number, Replica>();
   for (const id of ids) {
     replicas.set(
@@ -55,6 +55,7 @@ function makeGroup(engines = ids.map(() => new MapEngine())): { replicas: Map<nu
         storage: engineStorage(engines[id - 1]),
         transport: (peer: number, messages: readonly PeerMessage[]) => setImmediate(() => replicas.get(peer)?.receive(id, messages)),
         random: new Random(id),
+        keysInMemoryMax,
       }),
     );
   }
@@ -108,6 +109,19 @@ describe('Replica (Promise API over a KvEngine)', () => {
     const second = makeGroup(first.engines);
     expect(await run(second.replicas.get(3)!, 'k', { kind: 'get', consistency: 'linearizable' })).toEqual({ applied: true, version: 1, value: bytes('durable') });
     expect(await run(second.replicas.get(2)!, 'k', { kind: 'append', value: bytes('!') })).toEqual({ applied: true, version: 2, value: bytes('durable!') });
+  });
+
+  it('evicts idle keys beyond keysInMemoryMax and reloads them from storage', async () => {
+    const { replicas } = makeGroup(undefined, 2);
+    const r1 = replicas.get(1)!;
+    for (let index = 0; index < 10; index++) await run(r1, `key${index}`, { kind: 'set', value: bytes(`v${index}`) });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    r1.runTurn();
+    expect(r1.counters.keysEvicted).toBeGreaterThan(0);
+    expect(r1.core.keysInMemory).toBeLessThanOrEqual(3);
+    for (let index = 0; index < 10; index++) {
+      expect(await run(r1, `key${index}`, { kind: 'get', consistency: 'linearizable' })).toEqual({ applied: true, version: 1, value: bytes(`v${index}`) });
+    }
   });
 
   it('rejects with CLOSED after close()', async () => {
