@@ -32,10 +32,6 @@ export function prepareSkipBallot(replicaId: number): Ballot {
   return { round: 0, replicaId };
 }
 
-export function isPrepareSkipBallot(ballot: Ballot): boolean {
-  return ballot.round === 0 && ballot.replicaId !== 0;
-}
-
 export function formatBallot(ballot: Ballot): string {
   return `${ballot.round}.${ballot.replicaId}`;
 }

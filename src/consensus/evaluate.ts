@@ -15,13 +15,9 @@ export type Evaluation =
   /** INCR on a value that is not an int64, or overflow: determinate error, nothing written. */
   | { readonly kind: 'wrongType'; readonly message: string };
 
-export function currentValue(chosen: ChosenEntry): Uint8Array | null {
-  return chosen.payload?.value ?? null;
-}
-
 export function evaluate(operation: KeyOperation, chosen: ChosenEntry): Evaluation {
   const version = chosen.entryId;
-  const current = currentValue(chosen);
+  const current = chosen.payload?.value ?? null;
   const unchanged: Evaluation = { kind: 'noWrite', result: { applied: operation.kind === 'get', version, value: current } };
   switch (operation.kind) {
     case 'get':

@@ -53,12 +53,6 @@ export interface ReadReplyMessage {
   readonly acceptedBeyondChosen: boolean;
 }
 
-/** Messages from one replica to another in one scheduler turn (one transport call per peer). */
-export interface PeerBatch {
-  readonly from: number;
-  readonly messages: readonly PeerMessage[];
-}
-
 /**
  * Full shape check of a decoded peer message (the wire boundary: everything past it trusts its
  * input). Peers are authenticated, so a failure means a bug or a version mismatch on the peer;

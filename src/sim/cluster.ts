@@ -200,11 +200,6 @@ export class SimCluster {
     }
   }
 
-  /** Chosen id and payload identity of a key at every live replica (for reports). */
-  chosenIds(name: string): Array<number | null> {
-    return this.replicaIds.map((id) => this.replica(id)?.core.chosen(name).entryId ?? null);
-  }
-
   private send(from: number, to: number, messages: readonly PeerMessage[]): void {
     const profile = this.profile;
     for (const message of messages) {

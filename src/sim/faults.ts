@@ -26,21 +26,6 @@ export interface FaultProfile {
   readonly slowDiskTicksMax: number;
 }
 
-export const CALM_PROFILE: FaultProfile = Object.freeze({
-  dropRate: 0,
-  duplicateRate: 0,
-  delayTicksMin: 1,
-  delayTicksMax: 3,
-  partitionRate: 0,
-  partitionTicksMax: 0,
-  crashRate: 0,
-  downTicksMax: 0,
-  wipeRate: 0,
-  diskTicksMax: 2,
-  slowDiskRate: 0,
-  slowDiskTicksMax: 2,
-});
-
 export function randomFaultProfile(random: Random): FaultProfile {
   const pickRate = (rates: readonly number[]): number => random.pick(rates);
   const delayTicksMin = random.range(1, 3);
