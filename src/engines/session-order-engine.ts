@@ -26,7 +26,6 @@ export const REPROPOSALS_MAX = 64;
 const FILTERED = Object.freeze({ filtered: true });
 
 export class SessionOrderEngine extends LayeredEngine {
-  private readonly nextSequence = new Map<string, number>();
   filteredCount = 0;
 
   constructor(lower: IEngine, store: ReadView, startEnabled = true) {
