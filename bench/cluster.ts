@@ -12,8 +12,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
+import { clusterArgsFromEnvironment, startClusterProcess, stopProcess as stop, waitForLine } from './cluster-process.js';
 
 interface BenchmarkRow {
   target: string;
@@ -42,21 +41,6 @@ function redisBenchmark(port: number, pipeline: number): BenchmarkRow[] {
   return rows;
 }
 
-function waitForLine(child: ChildProcess, predicate: (line: string) => boolean, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out waiting for the cluster to become ready')), timeoutMs);
-    const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      process.stderr.write(`  | ${line}\n`);
-      if (predicate(line)) {
-        clearTimeout(timer);
-        resolve(line);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`process exited early with code ${code}`)));
-  });
-}
-
 async function startRedis(directory: string): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', directory, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -65,29 +49,10 @@ async function startRedis(directory: string): Promise<ChildProcess> {
   return child;
 }
 
-async function startCluster(directory: string): Promise<ChildProcess> {
-  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-  const args = [cli, 'cluster', '--data-dir', directory, '--base-port', String(basePort)];
-  if (process.env.BENCH_SHARDS) args.push('--shards', process.env.BENCH_SHARDS);
-  if (process.env.BENCH_SOCKETS_PER_PEER) args.push('--sockets-per-peer', process.env.BENCH_SOCKETS_PER_PEER);
-  if (process.env.BENCH_BATCH_MAX_DELAY_US) args.push('--batch-max-delay-us', process.env.BENCH_BATCH_MAX_DELAY_US);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  await waitForLine(child, (line) => line.startsWith('{"event":"ready"'), 60_000);
-  return child;
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'paxosstore-bench-cluster-'));
   const redis = await startRedis(root);
-  const cluster = await startCluster(join(root, 'cluster'));
+  const cluster = await startClusterProcess(join(root, 'cluster'), basePort, clusterArgsFromEnvironment());
   const rows: BenchmarkRow[] = [];
   try {
     for (const pipeline of pipelines) {
