@@ -8,11 +8,12 @@ import { KvService } from '../../src/apps/kv/kv-applicator.js';
 import { KvCluster } from './harness.js';
 
 const KEYS = ['a', 'b', 'c'];
-const SEEDS = Number(process.env.DELOS_SEEDS ?? 24);
+const SEEDS = Number(process.env.DELOS_SEEDS ?? 48);
 
 function randomOperation(random: Random): KeyOperation {
   const roll = random.int(10);
   if (roll < 3) return { kind: 'get', consistency: 'linearizable' };
+  if (roll < 5) return { kind: 'set', value: new TextEncoder().encode(String(random.int(100))) };
   if (roll < 6) return { kind: 'set', value: random.bytes(2) };
   if (roll < 8) return { kind: 'incr', delta: BigInt(random.range(1, 5)) };
   if (roll < 9) return { kind: 'append', value: random.bytes(1) };
@@ -35,7 +36,7 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
   const crashed = random.range(1, 3);
   let stop = false;
   const client = async (clientId: string, replicaId: number): Promise<void> => {
-    for (let i = 0; i < 8 && !stop; i++) {
+    for (let i = 0; i < 12 && !stop; i++) {
       const replica = cluster.replica(replicaId);
       if (!cluster.sim.replica(replicaId).up) return;
       const key = random.pick(KEYS);
@@ -48,6 +49,7 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
         outcome = { type: 'ok', result: await replica.kv.execute(key, operation) };
       } catch (error) {
         if (!(error instanceof PaxosStoreError)) throw error;
+        if (process.env.DELOS_VERBOSE) console.log(`seed ${seed} ${clientId}: ${error.code} ${error.message}`);
         outcome = error.code === 'WRONG_TYPE' ? { type: 'error', code: 'WRONG_TYPE' } : { type: 'unknown' };
       }
       if (outcome.type === 'unknown') return;
@@ -65,7 +67,9 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
     cluster.rebuild(crashed);
   })();
   // Clients of a crashed replica never return: bound the run by time, not by their promises.
-  await cluster.world.runFor(Promise.all([...clients.map((c) => c.catch(() => {})), crasher]), 30_000);
+  const clientFailures: unknown[] = [];
+  await cluster.world.runFor(Promise.all([...clients.map((c) => c.catch((error: unknown) => clientFailures.push(error))), crasher]), 30_000);
+  expect(clientFailures).toEqual([]);
   stop = true;
   if (!cluster.sim.replica(crashed).up) {
     await cluster.sim.restart(crashed);
@@ -78,7 +82,9 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
   const digests = await cluster.digests();
   expect(new Set(digests).size, `seed ${seed}: replicas' LocalStores differ`).toBe(1);
   expect(cluster.sim.failures()).toEqual([]);
-  expect(history.filter((entry) => entry.outcome.type === 'ok').length).toBeGreaterThan(0);
+  const okCount = history.filter((entry) => entry.outcome.type === "ok").length;
+  if (process.env.DELOS_VERBOSE) console.log(`seed ${seed}: ${history.length} operations, ${okCount} ok, crash at ${crashAt}`);
+  expect(okCount).toBeGreaterThan(0);
   return verdict.verdict;
 }
 
