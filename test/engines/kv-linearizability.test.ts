@@ -67,8 +67,19 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
     cluster.rebuild(crashed);
   })();
   // Clients of a crashed replica never return: bound the run by time, not by their promises.
+  let reconfigured = false;
+  // Half the seeds also reconfigure the log (seal + new loglet) while clients run.
+  const reconfigurer = random.range(1, 3);
+  const reconfigureAt = random.chance(0.5) ? random.range(10, 150) : -1;
+  const reconfiguration = (async () => {
+    if (reconfigureAt < 0) return;
+    await cluster.world.sleep(reconfigureAt, {});
+    if (!cluster.sim.replica(reconfigurer).up) return;
+    await cluster.replica(reconfigurer).stack.log.reconfigure(cluster.world.now() + 5_000);
+    reconfigured = true;
+  })();
   const clientFailures: unknown[] = [];
-  await cluster.world.runFor(Promise.all([...clients.map((c) => c.catch((error: unknown) => clientFailures.push(error))), crasher]), 30_000);
+  await cluster.world.runFor(Promise.all([...clients.map((c) => c.catch((error: unknown) => clientFailures.push(error))), crasher, reconfiguration.catch(() => {})]), 30_000);
   expect(clientFailures).toEqual([]);
   stop = true;
   if (!cluster.sim.replica(crashed).up) {
@@ -83,7 +94,7 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
   expect(new Set(digests).size, `seed ${seed}: replicas' LocalStores differ`).toBe(1);
   expect(cluster.sim.failures()).toEqual([]);
   const okCount = history.filter((entry) => entry.outcome.type === "ok").length;
-  if (process.env.DELOS_VERBOSE) console.log(`seed ${seed}: ${history.length} operations, ${okCount} ok, crash at ${crashAt}`);
+  if (process.env.DELOS_VERBOSE) console.log(`seed ${seed}: ${history.length} operations, ${okCount} ok, crash at ${crashAt}, reconfigured ${reconfigured}`);
   expect(okCount).toBeGreaterThan(0);
   return verdict.verdict;
 }
