@@ -67,6 +67,16 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
     cluster.rebuild(crashed);
   })();
   // Clients of a crashed replica never return: bound the run by time, not by their promises.
+  // A third of the seeds cut one replica off from the others for a while.
+  const partitioned = random.range(1, 3);
+  const partitionAt = random.chance(0.33) ? random.range(5, 150) : -1;
+  const partition = (async () => {
+    if (partitionAt < 0) return;
+    await cluster.world.sleep(partitionAt, {});
+    for (const other of [1, 2, 3]) if (other !== partitioned) cluster.world.partition(partitioned, other, true);
+    await cluster.world.sleep(random.range(20, 200), {});
+    for (const other of [1, 2, 3]) if (other !== partitioned) cluster.world.partition(partitioned, other, false);
+  })();
   let reconfigured = false;
   // Half the seeds also reconfigure the log (seal + new loglet) while clients run.
   const reconfigurer = random.range(1, 3);
@@ -79,7 +89,7 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
     reconfigured = true;
   })();
   const clientFailures: unknown[] = [];
-  await cluster.world.runFor(Promise.all([...clients.map((c) => c.catch((error: unknown) => clientFailures.push(error))), crasher, reconfiguration.catch(() => {})]), 30_000);
+  await cluster.world.runFor(Promise.all([...clients.map((c) => c.catch((error: unknown) => clientFailures.push(error))), crasher, partition, reconfiguration.catch(() => {})]), 30_000);
   expect(clientFailures).toEqual([]);
   stop = true;
   if (!cluster.sim.replica(crashed).up) {
