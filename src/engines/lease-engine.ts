@@ -33,11 +33,17 @@ export interface LeaseState {
 export interface LeaseOptions {
   readonly leaseTicks: number;
   readonly marginTicks: number;
+  /**
+   * Sends a proposal to the lease holder's stack (an RPC in production, a direct call in the
+   * simulator). Without it, a non-holder's proposal is refused at apply time while a lease exists.
+   */
+  readonly forward?: (holder: number, entry: StackEntry) => Promise<unknown>;
 }
 
 export class LeaseEngine extends LayeredEngine {
   private lease: LeaseState = { holder: 0, epoch: 0, startTick: 0 };
   localReads = 0;
+  forwarded = 0;
 
   constructor(
     lower: IEngine,
@@ -81,6 +87,11 @@ export class LeaseEngine extends LayeredEngine {
   }
 
   override propose(entry: StackEntry): Promise<unknown> {
+    const holder = this.lease.holder;
+    if (this.options.forward !== undefined && holder !== 0 && holder !== this.replicaId && !this.leaseExpired()) {
+      this.forwarded++;
+      return this.options.forward(holder, entry);
+    }
     return super.propose(withHeader(entry, HEADER, { proposer: this.replicaId }));
   }
 

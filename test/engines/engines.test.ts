@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { KvApplicator, KvService, kvKey } from '../../src/apps/kv/kv-applicator.js';
 import { BaseEngine } from '../../src/engines/base-engine.js';
 import { ObserverEngine } from '../../src/engines/observer-engine.js';
+import type { StackEntry } from '../../src/engines/types.js';
 import { ViewTrackingEngine } from '../../src/engines/view-tracking-engine.js';
 import type { PaxosStoreError } from '../../src/errors.js';
 import { VirtualLog } from '../../src/log/virtual-log.js';
@@ -110,6 +111,23 @@ describe('LeaseEngine', () => {
     await cluster.run(other.kv.execute('k', set('two')));
     const reread = await cluster.run(holder.kv.execute('k', { kind: 'get', consistency: 'linearizable' }));
     expect(decoder.decode(reread.value!)).toBe('two');
+    expect(holder.stack.lease!.localReads).toBe(1);
+  });
+});
+
+describe('LeaseEngine forwarding', () => {
+  it('a non-holder forwards its proposals to the holder, whose local reads then see them', async () => {
+    let cluster: KvCluster | null = null;
+    const forward = (holder: number, entry: StackEntry) => cluster!.replica(holder).stack.lease!.propose(entry);
+    cluster = await KvCluster.create(9, undefined, { lease: { leaseTicks: 1_000, marginTicks: 50, forward } });
+    const holder = cluster.replica(1);
+    expect(await cluster.run(holder.stack.lease!.acquire())).toBe(true);
+    (await cluster.run(cluster.replica(2).stack.top.sync())).release();
+    const result = await cluster.run(cluster.replica(2).kv.execute('k', set('via holder')));
+    expect(result.applied).toBe(true);
+    expect(cluster.replica(2).stack.lease!.forwarded).toBe(1);
+    const read = await cluster.run(holder.kv.execute('k', { kind: 'get', consistency: 'linearizable' }));
+    expect(decoder.decode(read.value!)).toBe('via holder');
     expect(holder.stack.lease!.localReads).toBe(1);
   });
 });
