@@ -20,7 +20,7 @@
  * reflects it is sent; messages carry the snapshot that was persisted, not the live state.
  */
 import { prepareSkipBallot } from '../consensus/ballot.js';
-import { Instance, summarize } from '../consensus/instance.js';
+import { Instance, type InstanceBugs, summarize } from '../consensus/instance.js';
 import type { AcceptorState } from '../consensus/paxos-log.js';
 import { PaxosStoreError } from '../errors.js';
 import type { OrderedKvEngine, WriteOperation } from '../storage/engine.js';
@@ -66,6 +66,8 @@ export interface LogletTiming {
   readonly retryTicks: number;
   /** Slots learned (or filled with NOOP) per round of catch-up. */
   readonly catchUpSlotsMax: number;
+  /** Test-only protocol bugs of the consensus core, to show the tests catch them. Never in production. */
+  readonly instanceBugs?: InstanceBugs;
 }
 
 export const LOGLET_TIMING_DEFAULT: LogletTiming = Object.freeze({ retryTicks: 20, catchUpSlotsMax: 64 });
@@ -355,7 +357,7 @@ export class Loglet {
   }
 
   private newInstance(slot: number, own?: AcceptorState): Instance {
-    return new Instance(slot, this.host.replicaId, this.host.replicaIds, own);
+    return new Instance(slot, this.host.replicaId, this.host.replicaIds, own, this.timing.instanceBugs);
   }
 
   private async persistAndBroadcast(slot: number, instance: Instance): Promise<void> {

@@ -122,3 +122,38 @@ describe('shared log over per-slot Paxos', () => {
     }
   });
 });
+
+describe('the shared-log tests can fail', () => {
+  it('an injected Paxos bug (accept without the promise check) breaks agreement on some seed', async () => {
+    let broken = 0;
+    for (let seed = 1; seed <= 20 && broken === 0; seed++) {
+      const cluster = await SimLogCluster.create(new Random(seed), 3, { dropRate: 0.1, duplicateRate: 0.1, delayTicksMin: 1, delayTicksMax: 15 }, {
+        retryTicks: 20,
+        catchUpSlotsMax: 64,
+        instanceBugs: { acceptWithoutPromiseCheck: true },
+      });
+      const logs = logsOf(cluster);
+      const writers = cluster.replicaIds.map(async (replicaId) => {
+        for (let i = 0; i < 6; i++) await logs.get(replicaId)!.append(encoder.encode(`r${replicaId}-${i}`), cluster.world.now() + DEADLINE_TICKS);
+      });
+      const outcome = await cluster.world.runFor(Promise.all(writers), 50_000);
+      if (outcome.error !== undefined || cluster.failures().length > 0) {
+        broken++;
+        continue;
+      }
+      const views: string[] = [];
+      for (const replicaId of cluster.replicaIds) {
+        const read = await cluster.world.runFor(
+          (async () => {
+            const log = logs.get(replicaId)!;
+            return log.readNext(0, await log.checkTail(cluster.world.now() + DEADLINE_TICKS), cluster.world.now() + DEADLINE_TICKS);
+          })(),
+          50_000,
+        );
+        views.push(JSON.stringify(read.value?.map((record) => [record.position, decoder.decode(record.data)]) ?? String(read.error)));
+      }
+      if (new Set(views).size > 1 || cluster.failures().length > 0) broken++;
+    }
+    expect(broken).toBeGreaterThan(0);
+  });
+});
