@@ -65,6 +65,7 @@ async function runStart(flags: Record<string, unknown>): Promise<void> {
       transport: transportFromFlags(flags as TransportFlags),
     };
   }
+  if (flags.rebuilding === true) raw.rebuilding = true;
   const config: ServerConfig = parseServerConfig(raw);
   const { runReplica } = await import('../server/replica.js');
   await runReplica(config);
@@ -133,7 +134,8 @@ export async function main(argv: readonly string[]): Promise<void> {
       .option('--host <host>', 'address the client front ends bind', '127.0.0.1')
       .option('--resp-port <port>', 'Redis-protocol port', positiveInteger)
       .option('--http-port <port>', 'HTTP/WebSocket port', positiveInteger)
-      .option('--shards <n>', 'shard workers (fixed for the life of the cluster)', positiveInteger),
+      .option('--shards <n>', 'shard workers (fixed for the life of the cluster)', positiveInteger)
+      .option('--rebuilding', 'this replica lost its data: relearn every key from the peers before voting on it'),
   ).action((flags) => runStart(flags).catch(report));
 
   withTransportFlags(

@@ -40,8 +40,6 @@ export interface StorageConfig {
 }
 
 export interface ConsensusConfig {
-  /** Length of one scheduler tick (retransmission and timeout granularity). */
-  readonly tickMs: number;
   /** A client operation that has not completed after this long fails with TIMEOUT. */
   readonly requestTimeoutMs: number;
   /** In-flight operations per shard worker; more are refused with OVERLOADED. */
@@ -62,6 +60,12 @@ export interface ServerConfig {
   readonly transport: TransportConfig;
   readonly storage: StorageConfig;
   readonly consensus: ConsensusConfig;
+  /**
+   * Set when this replica lost its data (disk replaced, directory wiped) but the cluster did not:
+   * it then learns each key from its peers before it votes on it again, so it cannot forget a
+   * promise or an accept it gave before the loss. Leave it on until the replica has caught up.
+   */
+  readonly rebuilding: boolean;
 }
 
 export const defaultTransportConfig: TransportConfig = {
@@ -78,7 +82,6 @@ export const defaultStorageConfig: StorageConfig = {
 };
 
 export const defaultConsensusConfig: ConsensusConfig = {
-  tickMs: 10,
   requestTimeoutMs: 5000,
   inFlightMax: 20_000,
 };
@@ -103,6 +106,12 @@ function integer(source: Json, field: string, fallback: number | undefined, low:
 function text(source: Json, field: string, fallback: string | undefined, path: string): string {
   const value = source[field] ?? fallback;
   if (typeof value !== 'string' || value.length === 0) fail(`${path}${field}`, 'must be a non-empty string');
+  return value;
+}
+
+function flag(source: Json, field: string): boolean {
+  const value = source[field] ?? false;
+  if (typeof value !== 'boolean') fail(field, `must be true or false, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -171,8 +180,8 @@ export function parseServerConfig(input: unknown): ServerConfig {
       fileSizeBytesMax: integer(storageSource, 'fileSizeBytesMax', s.fileSizeBytesMax, 1 << 16, 1 << 30, 'storage.'),
       valueBytesMax: integer(storageSource, 'valueBytesMax', s.valueBytesMax, 1, 512 * 1024 * 1024, 'storage.'),
     },
+    rebuilding: flag(source, 'rebuilding'),
     consensus: {
-      tickMs: integer(consensusSource, 'tickMs', c.tickMs, 1, 1000, 'consensus.'),
       requestTimeoutMs: integer(consensusSource, 'requestTimeoutMs', c.requestTimeoutMs, 10, 600_000, 'consensus.'),
       inFlightMax: integer(consensusSource, 'inFlightMax', c.inFlightMax, 1, 1_000_000, 'consensus.'),
     },

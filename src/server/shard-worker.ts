@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     random: new Random(randomBytes(4).readUInt32LE(0)),
     limits: { inFlightMax: config.consensus.inFlightMax },
     valueBytesMax: config.storage.valueBytesMax,
+    rebuilding: config.rebuilding,
   });
   links = new PeerLinks<PeerMessage>({
     identity: { clusterId: config.clusterId, replicaId: config.replicaId, shardIndex, shardCount: config.shards },

@@ -17,7 +17,8 @@ export interface TestCluster {
   readonly root: string;
   respPort(replicaId: number): number;
   httpPort(replicaId: number): number;
-  start(replicaId: number): Promise<void>;
+  /** `overrides` are merged into the replica's config (e.g. `{ rebuilding: true }`). */
+  start(replicaId: number, overrides?: Record<string, unknown>): Promise<void>;
   kill(replicaId: number, signal?: NodeJS.Signals): Promise<void>;
   /** stderr of a replica so far (for failure messages). */
   output(replicaId: number): string;
@@ -43,10 +44,10 @@ export async function startTestCluster(options: { replicas?: number; shards?: nu
   const children = new Map<number, ChildProcess>();
   const outputs = new Map<number, string>();
 
-  const start = (replicaId: number): Promise<void> => {
+  const start = (replicaId: number, overrides: Record<string, unknown> = {}): Promise<void> => {
     const config = configs.find((entry) => entry.replicaId === replicaId)!;
     const configPath = join(root, `r${replicaId}.json`);
-    writeFileSync(configPath, JSON.stringify(config));
+    writeFileSync(configPath, JSON.stringify({ ...config, ...overrides }));
     const child = fork(cliPath, ['start', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.set(replicaId, child);
     const append = (chunk: Buffer): void => {
