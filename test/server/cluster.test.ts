@@ -1,27 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { connect as connectTcp } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PeerMessage } from '../../src/consensus/messages.js';
 import { PeerLinks } from '../../src/transport/peer-links.js';
 import { type TestCluster, startTestCluster } from './harness.js';
 
 let cluster: TestCluster;
-const clients: Redis[] = [];
-
-function client(replicaId: number): Redis {
-  const redis = new Redis({ port: cluster.respPort(replicaId), host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 0, enableOfflineQueue: true });
-  redis.on('error', () => {}); // connection errors surface on the commands that need them
-  clients.push(redis);
-  return redis;
-}
+const client = (replicaId: number): Redis => cluster.redis(replicaId);
 
 beforeAll(async () => {
   cluster = await startTestCluster({ shards: 2 });
 }, 60_000);
 
 afterAll(async () => {
-  for (const redis of clients) redis.disconnect();
   await cluster?.stopAll();
 });
 

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import type { ServerConfig } from '../../src/cluster/config.js';
 import { localClusterConfigs } from '../../src/cluster/local-cluster.js';
 
@@ -22,6 +23,8 @@ export interface TestCluster {
   kill(replicaId: number, signal?: NodeJS.Signals): Promise<void>;
   /** stderr of a replica so far (for failure messages). */
   output(replicaId: number): string;
+  /** An ioredis connection to a replica's RESP port, closed by stopAll. */
+  redis(replicaId: number): Redis;
   stopAll(): Promise<void>;
 }
 
@@ -43,6 +46,7 @@ export async function startTestCluster(options: { replicas?: number; shards?: nu
   );
   const children = new Map<number, ChildProcess>();
   const outputs = new Map<number, string>();
+  const redisClients: Redis[] = [];
 
   const start = (replicaId: number, overrides: Record<string, unknown> = {}): Promise<void> => {
     const config = configs.find((entry) => entry.replicaId === replicaId)!;
@@ -87,7 +91,15 @@ export async function startTestCluster(options: { replicas?: number; shards?: nu
     start,
     kill,
     output: (replicaId) => outputs.get(replicaId) ?? '',
+    redis: (replicaId) => {
+      const port = configs.find((entry) => entry.replicaId === replicaId)!.resp!.port;
+      const redis = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0 });
+      redis.on('error', () => {}); // connection errors surface on the commands that need them
+      redisClients.push(redis);
+      return redis;
+    },
     stopAll: async () => {
+      for (const redis of redisClients) redis.disconnect();
       await Promise.all(configs.map((config) => kill(config.replicaId, 'SIGTERM')));
       rmSync(root, { recursive: true, force: true });
     },

@@ -1,24 +1,16 @@
 import { rmSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestCluster, startTestCluster } from './harness.js';
 
 let cluster: TestCluster;
-const clients: Redis[] = [];
-
-function client(replicaId: number): Redis {
-  const redis = new Redis({ port: cluster.respPort(replicaId), host: '127.0.0.1', maxRetriesPerRequest: 0 });
-  redis.on('error', () => {});
-  clients.push(redis);
-  return redis;
-}
+const client = (replicaId: number): Redis => cluster.redis(replicaId);
 
 beforeAll(async () => {
   cluster = await startTestCluster({ shards: 1 });
 }, 60_000);
 
 afterAll(async () => {
-  for (const redis of clients) redis.disconnect();
   await cluster?.stopAll();
 });
 
