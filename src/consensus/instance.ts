@@ -178,6 +178,20 @@ export class Instance {
     return null;
   }
 
+  /**
+   * How many views of OTHER replicas hold `ballot` as their accepted ballot. Views come from peer
+   * messages, and a peer sends its state only after persisting it, so each one counted here is a
+   * durable vote (used to release a result before this replica's own commit, replica-core.ts).
+   */
+  viewsAccepting(ballot: Ballot): number {
+    let count = 0;
+    for (const id of this.replicaIds) {
+      const accepted = id === this.selfId ? null : this.viewOf(id).accepted;
+      if (accepted !== null && ballotsEqual(accepted.ballot, ballot)) count++;
+    }
+    return count;
+  }
+
   /** True when some known state holds an accepted proposal for this entry. */
   anyAccepted(): boolean {
     for (const state of this.allStates()) if (state.accepted !== null) return true;

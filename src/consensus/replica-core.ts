@@ -27,7 +27,7 @@
  * but persists the key only once it may vote at chosen+1, so a later restart cannot vote early.
  */
 import { assert } from '../util/assert.js';
-import { type Ballot, compareBallots, prepareSkipBallot } from './ballot.js';
+import { type Ballot, ballotsEqual, compareBallots, prepareSkipBallot } from './ballot.js';
 import type { ReplicaBugs } from './config.js';
 import { type AcceptAttempt, Instance, summarize } from './instance.js';
 import type { PeerMessage, ReadReplyMessage } from './messages.js';
@@ -66,6 +66,20 @@ interface KeyState {
   pendingCommits: number;
   /** The rebuild probe of this key while its voting threshold is unknown. */
   probe: { readId: number; sentTick: number; readonly replies: Map<number, ReadReplyMessage> } | null;
+  /**
+   * True when `chosen` is known chosen from durable states alone (see isChosenDurable): results
+   * that depend on it may be released before this replica's next group commit.
+   */
+  chosenDurable: boolean;
+  /** The highest ballot this replica's own DURABLE record holds as accepted for the open entry. */
+  durableAccepted: { readonly entryId: number; readonly ballot: Ballot } | null;
+}
+
+/** What one record handed to a group commit persisted, to learn what became durable (onCommitted). */
+interface CommitSnapshot {
+  readonly chosenId: number;
+  readonly openEntryId: number;
+  readonly acceptedBallot: Ballot | null;
 }
 
 export const KEYS_IN_MEMORY_MAX_DEFAULT = 100_000;
@@ -108,6 +122,8 @@ export class ReplicaCore {
   private nextReadId = 1;
   private nowTicks = 0;
   private readonly dirty = new Map<string, KeyState>();
+  /** Records handed to a group commit and not durable yet → what each of them persisted. */
+  private readonly committing = new Map<PersistRecord, CommitSnapshot>();
   private readonly stateSends = new Map<string, Set<number>>();
   private sends = new Map<number, PeerMessage[]>();
   private touched = new Set<string>();
@@ -157,7 +173,13 @@ export class ReplicaCore {
       // A learner key is kept in memory only: a durable record would let a restart vote too early.
       if (state.instance.entryId < state.votingFromEntry) continue;
       const record: PaxosLogRecord = { chosen: state.chosen, open: state.instance.own };
-      records.push({ key: state.key, value: encodePaxosLog(record) });
+      const persist: PersistRecord = { key: state.key, value: encodePaxosLog(record) };
+      records.push(persist);
+      this.committing.set(persist, {
+        chosenId: state.chosen.entryId,
+        openEntryId: state.instance.entryId,
+        acceptedBallot: state.instance.own.accepted?.ballot ?? null,
+      });
       state.pendingCommits++;
     }
     this.dirty.clear();
@@ -171,12 +193,43 @@ export class ReplicaCore {
     return { records, sends };
   }
 
-  /** The group commit holding these records is durable (lets their keys be evicted). */
+  /**
+   * The group commit holding these records is durable: lets their keys be evicted, and records
+   * what of each key is now durable here (its chosen entry, its own accept of the open entry).
+   * Each record is the whole state of its key, so this holds per key whatever order commits
+   * complete in.
+   */
   onCommitted(records: readonly PersistRecord[]): void {
     for (const record of records) {
+      const snapshot = this.committing.get(record);
+      this.committing.delete(record);
       const state = this.keys.get(keyName(record.key));
-      if (state !== undefined) state.pendingCommits--;
+      if (state === undefined) continue;
+      state.pendingCommits--;
+      if (snapshot === undefined) continue;
+      if (snapshot.chosenId === state.chosen.entryId) state.chosenDurable = true;
+      const ballot = snapshot.acceptedBallot;
+      if (ballot !== null && snapshot.openEntryId === state.instance.entryId) {
+        const known = state.durableAccepted;
+        if (known === null || known.entryId !== snapshot.openEntryId || compareBallots(ballot, known.ballot) > 0) {
+          state.durableAccepted = { entryId: snapshot.openEntryId, ballot };
+        }
+      }
     }
+  }
+
+  /**
+   * True when the key's chosen entry is known chosen from durable states only, so a result
+   * computed from it survives a crash of this replica and may be released before this replica's
+   * pending group commits: the entry was pushed by a peer (a peer sends only what it persisted),
+   * or it was learned from a majority of accepts each of which is durable (peers' views, and this
+   * replica's own accept only once the commit holding it completed), or this replica's record of
+   * the chosen entry is itself durable. A decision counted with an own accept still in flight
+   * (e.g. an acceptor that learns "chosen" in the very turn it accepts) is NOT durable: a crash
+   * could take that vote back and let another value be chosen.
+   */
+  isChosenDurable(name: string): boolean {
+    return this.keys.get(name)?.chosenDurable === true;
   }
 
   get keysInMemory(): number {
@@ -335,7 +388,8 @@ export class ReplicaCore {
         this.onPaxos(state, from, message);
         return;
       case 'chosen':
-        this.learnChosen(state, message.entry);
+        // A peer sends its chosen entry only once it (and everything it learned it from) is durable.
+        this.learnChosen(state, message.entry, true);
         return;
       case 'fetch':
         // Answered in compareChosen when we are ahead.
@@ -387,6 +441,8 @@ export class ReplicaCore {
       votingFromEntry: mustProbe ? Number.POSITIVE_INFINITY : 0,
       pendingCommits: 0,
       probe: null,
+      chosenDurable: true, // read from the durable record (or nothing chosen yet)
+      durableAccepted: record.open.accepted === null ? null : { entryId: record.chosen.entryId + 1, ballot: record.open.accepted.ballot },
     };
     this.keys.set(name, state);
     if (mustProbe) this.sendProbe(state);
@@ -446,10 +502,19 @@ export class ReplicaCore {
 
   private maybeLearnFromInstance(state: KeyState): void {
     const proposal = state.instance.chosen();
-    if (proposal !== null) this.learnChosen(state, { entryId: state.instance.entryId, payload: proposal.payload });
+    if (proposal === null) return;
+    const entryId = state.instance.entryId;
+    const durableVotes = state.instance.viewsAccepting(proposal.ballot) + (this.ownAcceptDurable(state, entryId, proposal.ballot) ? 1 : 0);
+    this.learnChosen(state, { entryId, payload: proposal.payload }, durableVotes >= this.majority);
   }
 
-  private learnChosen(state: KeyState, entry: ChosenEntry): void {
+  private ownAcceptDurable(state: KeyState, entryId: number, ballot: Ballot): boolean {
+    const durable = state.durableAccepted;
+    return durable !== null && durable.entryId === entryId && ballotsEqual(durable.ballot, ballot);
+  }
+
+  /** `durable`: known chosen from durable states alone (see isChosenDurable). */
+  private learnChosen(state: KeyState, entry: ChosenEntry, durable: boolean): void {
     if (entry.entryId <= state.chosen.entryId) return;
     assert(entry.payload !== null, 'a chosen entry above 0 has a payload');
     // State messages are built at the end of the turn; the ones owed for the entry being closed
@@ -461,6 +526,8 @@ export class ReplicaCore {
       this.stateSends.delete(state.name);
     }
     state.chosen = entry;
+    state.chosenDurable = durable;
+    state.durableAccepted = null;
     state.instance = new Instance(entry.entryId + 1, this.replicaId, this.replicaIds, PRISTINE_ACCEPTOR_STATE, this.bugs);
     this.dirty.set(state.name, state);
     this.touched.add(state.name);

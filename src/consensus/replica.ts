@@ -121,6 +121,7 @@ export class Replica {
           });
         },
         send: (peer, messages) => options.transport(peer, messages),
+        resultIsDurable: (name) => core.isChosenDurable(name),
       },
       { ...SCHEDULER_LIMITS_DEFAULT, ...options.limits },
       { releaseBeforeDurable: bugs.replyBeforePersist === true },

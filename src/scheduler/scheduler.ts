@@ -11,7 +11,8 @@
  *   2. take the turn's effects from the core: ALL records go to ONE group commit, ALL messages go
  *      out as one batch per peer, and finished coroutines' results are queued with them;
  *   3. release the messages and results of a turn only when its commit AND every earlier commit
- *      are durable (releases leave in turn order).
+ *      are durable (releases leave in turn order) — except results the world vouches for as
+ *      computed from durable state only (`resultIsDurable`), which leave at the end of their turn.
  *
  *   turn n:   run coroutines ─► effects ─► commit(records n) ─────────────┐ durable
  *   turn n+1: run coroutines ─► effects ─► commit(records n+1) ──┐        │
@@ -22,6 +23,12 @@
  * reflect state that a crash could still take back. Because the core's in-memory state runs
  * ahead of the disk, a reply computed in turn n+1 may depend on state of turn n; ordered release
  * covers that too.
+ *
+ * The exception in step 3 is what makes a write cost two fsync stages instead of three: the
+ * proposer learns "chosen" from acceptors' states (each persisted before it was sent) and its own
+ * accept (committed before it was sent), so the reply need not wait for the proposer's commit of
+ * the chosen mark. The world decides per key (ReplicaCore.isChosenDurable); messages never take
+ * this shortcut.
  *
  * Coroutines are synchronous generators, not async ones: a resume is a plain call, so a turn is
  * deterministic and never hops through the microtask queue, which lets the simulator drive many
@@ -54,6 +61,12 @@ export interface SchedulerWorld<PersistRecord, Message> {
   commit(records: readonly PersistRecord[], done: (error?: Error) => void): void;
   /** One call per peer per released turn. */
   send(peer: number, messages: readonly Message[]): void;
+  /**
+   * Optional: asked when a coroutine on `key` finishes. True means its result depends only on
+   * state that is already durable (here and at peers), so it may be released at the end of this
+   * turn without waiting for pending commits. Absent or false: ordered release (step 3).
+   */
+  resultIsDurable?(key: string): boolean;
 }
 
 export interface SchedulerLimits {
@@ -102,6 +115,8 @@ export class Scheduler<PersistRecord, Message> {
   private runnable: Array<{ task: Task; value: boolean }> = [];
   private readonly releases: Release[] = [];
   private finishedOfTurn: Finished[] = [];
+  /** Results of this turn that depend only on durable state: completed at the end of the turn. */
+  private durableOfTurn: Finished[] = [];
   private fatalError: PaxosStoreError | null = null;
 
   constructor(
@@ -171,9 +186,10 @@ export class Scheduler<PersistRecord, Message> {
     if (this.fatalError !== null) return;
     this.fatalError = error;
     // Results computed but not yet durable are indeterminate: report the error instead of them.
-    const pending = [...this.releases.flatMap((release) => release.finished), ...this.finishedOfTurn];
+    const pending = [...this.releases.flatMap((release) => release.finished), ...this.finishedOfTurn, ...this.durableOfTurn];
     this.releases.length = 0;
     this.finishedOfTurn = [];
+    this.durableOfTurn = [];
     for (const { task } of pending) task.complete({ ok: false, error });
     for (const task of this.tasks) {
       task.coroutine.return(undefined);
@@ -242,10 +258,16 @@ export class Scheduler<PersistRecord, Message> {
 
   private finish(task: Task, outcome: Outcome<unknown>): void {
     this.tasks.delete(task);
-    this.finishedOfTurn.push({ task, outcome });
+    // Asked now, not at the end of the turn: later steps of this turn may change the key's state.
+    const durable = this.world.resultIsDurable?.(task.key) === true;
+    (durable ? this.durableOfTurn : this.finishedOfTurn).push({ task, outcome });
   }
 
   private endTurn(): void {
+    const durableResults = this.durableOfTurn;
+    this.durableOfTurn = [];
+    for (const { task, outcome } of durableResults) task.complete(outcome);
+    if (this.fatalError !== null) return;
     const { records, sends } = this.world.takeEffects();
     const release: Release = { sends, finished: this.finishedOfTurn, durable: records.length === 0 || this.options.releaseBeforeDurable === true };
     this.finishedOfTurn = [];

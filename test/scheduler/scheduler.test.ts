@@ -9,6 +9,7 @@ class FakeWorld implements SchedulerWorld<string, string> {
   outbox = new Map<number, string[]>();
   commits: Array<{ records: readonly string[]; done: (error?: Error) => void }> = [];
   sent: Array<{ peer: number; messages: readonly string[] }> = [];
+  resultIsDurable?: (key: string) => boolean;
 
   takeTouchedKeys(): Iterable<string> {
     const touched = this.touched;
@@ -77,6 +78,29 @@ describe('coroutine scheduler', () => {
     expect(world.sent).toEqual([]);
     world.commits[0].done();
     expect(world.sent.map((send) => send.messages[0])).toEqual(['m1', 'm2', 'm3']);
+  });
+
+  it('releases a result the world vouches for as durable at the end of its turn, the others after their commit', () => {
+    const world = new FakeWorld();
+    const durableKeys = new Set(['fast']);
+    world.resultIsDurable = (key: string): boolean => durableKeys.has(key);
+    const scheduler = new Scheduler(world);
+    const results: Array<Outcome<string>> = [];
+    // biome-ignore lint/correctness/useYield: a coroutine that finishes within its first turn
+    function* writer(name: string): Coroutine<string> {
+      world.emit(`record-${name}`, 2, `message-${name}`);
+      return name;
+    }
+    scheduler.spawn('slow', writer('slow'), collect(results));
+    scheduler.runTurn();
+    scheduler.spawn('fast', writer('fast'), collect(results));
+    scheduler.runTurn();
+    expect(results.map((result) => result.ok && result.value)).toEqual(['fast']); // ahead of both pending commits
+    expect(world.sent).toEqual([]); // messages never take the shortcut
+    world.commits[1].done();
+    world.commits[0].done();
+    expect(results.map((result) => result.ok && result.value)).toEqual(['fast', 'slow']);
+    expect(world.sent.map((send) => send.messages[0])).toEqual(['message-slow', 'message-fast']);
   });
 
   it('resumes a waiting coroutine when its key is touched and the predicate holds, or on timeout', () => {
