@@ -164,6 +164,22 @@ class Model {
     }
   }
 
+  /**
+   * A write rejected with NO_SPACE never reached the file: the engine buffers a group's records
+   * and appends them with one write, and when that append fails it undoes exactly that group's
+   * keydir changes. Its rejection is delivered before any later write is issued.
+   */
+  withdrawn(operation: Operation): void {
+    if (operation.incarnation !== this.incarnation) return;
+    for (const [key] of operation.changes) {
+      const state = this.state(key);
+      const index = state.pending.findIndex((entry) => entry.operation === operation);
+      if (index < 0) continue;
+      state.pending.splice(index, 1);
+      state.visible = state.pending.length > 0 ? state.pending[state.pending.length - 1].value : state.base;
+    }
+  }
+
   /** After a reopen: the observed state is the new durable baseline. */
   rebase(observed: Map<string, Value | 'CORRUPTION'>): void {
     this.incarnation++;
@@ -267,6 +283,7 @@ class Run {
         (error: unknown) => {
           const code = error instanceof PaxosStoreError ? error.code : String(error);
           if (!['NO_SPACE', 'IO_ERROR', 'CLOSED', 'OVERLOADED'].includes(code)) this.fail(`write ${operation.id} rejected with ${code}`);
+          if (code === 'NO_SPACE') this.model.withdrawn(operation);
         },
       ),
     );

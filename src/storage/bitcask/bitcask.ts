@@ -141,14 +141,32 @@ class CommitGroup {
   }
 }
 
-/** A pending keydir change inside a just-encoded buffer. */
-interface EncodedEntry {
-  recordOffset: number;
-  keyStart: number;
-  keyLength: number;
-  recordBytes: number;
-  tombstone: boolean;
+/**
+ * The callers whose records were encoded into the pending buffer since its last append. Once
+ * the append succeeds they wait for their group's sync; if it fails they are rejected.
+ */
+class PendingSegment {
+  writes = 0;
+  readonly done: Promise<void>;
+  resolve!: (value: Promise<void>) => void;
+  reject!: (error: Error) => void;
+
+  constructor(readonly group: CommitGroup) {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
 }
+
+/** Fields per pending record in the undo log: buffer position, key length, record bytes, tombstone, previous file number (0 = key was absent), previous offset, previous record bytes. */
+const UNDO_FIELDS = 7;
+const PENDING_INITIAL_BYTES = 64 * 1024;
+/** A pending buffer this large is appended at once instead of waiting for the sync (bounds memory and the size of one write). */
+const PENDING_FLUSH_BYTES = 1024 * 1024;
+/** After an append, a buffer grown past this (by a large value or batch) is replaced by a small one. */
+const PENDING_RETAINED_BYTES_MAX = 4 * 1024 * 1024;
+const EMPTY_KEY = new Uint8Array(0);
 
 let sharedMergePool: Piscina | null = null;
 
@@ -211,6 +229,13 @@ export class Bitcask implements KvEngine {
   private merging: Promise<MergeSummary> | null = null;
   private readonly background = new Set<Promise<void>>();
 
+  /** Encoded records of the active file not yet appended to it (see "the pending append"). */
+  private pending = new Uint8Array(PENDING_INITIAL_BYTES);
+  private pendingLength = 0;
+  private pendingLog = new Float64Array(UNDO_FIELDS * 256);
+  private pendingEntries = 0;
+  private segment: PendingSegment | null = null;
+
   private readBuffer = new Uint8Array(64 * 1024);
   private readonly recordView = newRecordView();
   private readonly previous: KeydirLocation = newLocation();
@@ -227,7 +252,9 @@ export class Bitcask implements KvEngine {
     garbageFilesRemoved: 0,
   };
   private readonly counters = {
+    /** Writes accepted (encoded and indexed); `writesWithdrawn` of them were undone when their append failed. */
     writes: 0,
+    writesWithdrawn: 0,
     syncs: 0,
     rotations: 0,
     merges: 0,
@@ -290,13 +317,22 @@ export class Bitcask implements KvEngine {
     assert(file !== undefined, 'keydir points at an unknown data file');
     const offset = this.keydir.offsetAt(slot);
     const size = this.keydir.recordBytesAt(slot);
-    if (this.readBuffer.length < size) this.readBuffer = new Uint8Array(Math.max(size, this.readBuffer.length * 2));
-    const buffer = this.readBuffer;
+    let buffer: Uint8Array;
+    let position: number;
+    if (file === this.active && offset >= this.pendingStart()) {
+      // Not appended yet: the record is in the pending buffer (the same bytes the file will get).
+      buffer = this.pending;
+      position = offset - this.pendingStart();
+    } else {
+      if (this.readBuffer.length < size) this.readBuffer = new Uint8Array(Math.max(size, this.readBuffer.length * 2));
+      buffer = this.readBuffer;
+      position = 0;
+      if (file.handle.read(buffer, 0, size, offset) !== size) position = -1;
+    }
     const view = this.recordView;
-    const read = file.handle.read(buffer, 0, size, offset);
     if (
-      read !== size ||
-      decodeRecord(buffer, 0, size, this.valueBytesMax, view) !== DECODE_OK ||
+      position < 0 ||
+      decodeRecord(buffer, position, position + size, this.valueBytesMax, view) !== DECODE_OK ||
       view.totalBytes !== size ||
       (view.flags & FLAG_TOMBSTONE) !== 0 ||
       view.keyLength !== key.length ||
@@ -355,18 +391,11 @@ export class Bitcask implements KvEngine {
       this.checkWritable();
       validateWrite(operation, this.valueBytesMax);
       const value = operation.type === 'put' ? operation.value : null;
-      const total = recordBytes(operation.key.length, value === null ? 0 : value.length);
-      const buffer = new Uint8Array(total);
-      const flags = operation.type === 'delete' ? FLAG_TOMBSTONE : 0;
-      writeRecord(buffer, 0, operation.key, value, flags, this.clock());
-      const entry: EncodedEntry = {
-        recordOffset: 0,
-        keyStart: RECORD_HEADER_BYTES,
-        keyLength: operation.key.length,
-        recordBytes: total,
-        tombstone: flags !== 0,
-      };
-      return this.appendAndIndex(buffer, [entry]);
+      const flags = value === null ? FLAG_TOMBSTONE : 0;
+      const position = this.reservePending(recordBytes(operation.key.length, value === null ? 0 : value.length));
+      const written = writeRecord(this.pending, position, operation.key, value, flags, this.clock());
+      this.indexPending(position, operation.key.length, written, flags !== 0);
+      return this.finishPendingWrite();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -386,19 +415,19 @@ export class Bitcask implements KvEngine {
       if (total > this.batchBytesMax) {
         throw new PaxosStoreError('REQUEST_TOO_LARGE', `batch encodes to ${total} bytes; the limit is ${this.batchBytesMax}`);
       }
-      const buffer = new Uint8Array(total);
+      // Reserved as one piece, so the whole batch lands in one file and in one append.
+      let position = this.reservePending(total);
       const timestampMs = this.clock();
-      const entries: EncodedEntry[] = [];
-      let position = 0;
-      operations.forEach((operation, index) => {
+      for (let index = 0; index < operations.length; index++) {
+        const operation = operations[index];
         const tombstone = operation.type === 'delete';
         const flags = FLAG_BATCH | (index === 0 ? FLAG_BATCH_BEGIN : 0) | (tombstone ? FLAG_TOMBSTONE : 0);
-        const written = writeRecord(buffer, position, operation.key, tombstone ? null : operation.value, flags, timestampMs);
-        entries.push({ recordOffset: position, keyStart: position + RECORD_HEADER_BYTES, keyLength: operation.key.length, recordBytes: written, tombstone });
+        const written = writeRecord(this.pending, position, operation.key, tombstone ? null : operation.value, flags, timestampMs);
+        this.indexPending(position, operation.key.length, written, tombstone);
         position += written;
-      });
-      writeRecord(buffer, position, new Uint8Array(0), encodeBatchCount(operations.length), FLAG_BATCH_COMMIT, timestampMs);
-      return this.appendAndIndex(buffer, entries);
+      }
+      writeRecord(this.pending, position, EMPTY_KEY, encodeBatchCount(operations.length), FLAG_BATCH_COMMIT, timestampMs);
+      return this.finishPendingWrite();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -421,45 +450,144 @@ export class Bitcask implements KvEngine {
     }
   }
 
-  /** Appends one encoded write (a record, or a whole batch) with one system call, then indexes it. */
-  private appendAndIndex(buffer: Uint8Array, entries: readonly EncodedEntry[]): Promise<void> {
-    if (this.active.bytes > 0 && this.active.bytes + buffer.length > this.fileSizeBytesMax) this.rotate();
-    const active = this.active;
-    let position: number;
-    try {
-      position = active.handle.append(buffer);
-    } catch (error) {
-      const failure = fromSystemError(error, `append ${active.name}`);
-      // ENOSPC writes nothing (the file layer cuts partial writes), so the file is intact and a
-      // later write may succeed; any other append failure leaves the file in doubt.
-      if (failure.code !== 'NO_SPACE') this.writeFailure = failure;
-      throw failure;
+  // ─── the pending append ───────────────────────────────────────────────────────────────────
+  //
+  //   active file:  [ written and appended bytes .................. ][ pending buffer ........ ]
+  //                 0                                     pendingStart()              active.bytes
+  //
+  // Writes are encoded straight into `pending` and indexed at once (the keydir may point past
+  // the file's written length; `get` reads such records from the buffer). The buffer goes to the
+  // file with ONE append right before the group's fdatasync (and before a rotation, before a
+  // merge computes its job, and whenever it passes PENDING_FLUSH_BYTES). Each flushed stretch is
+  // a PendingSegment whose callers then wait for their group's sync. If the append fails
+  // (ENOSPC writes nothing), the segment's keydir changes are undone in reverse order from the
+  // undo log and exactly that segment's callers are rejected.
+
+  /** File offset of `pending[0]` in the active file. */
+  private pendingStart(): number {
+    return this.active.bytes - this.pendingLength;
+  }
+
+  /** Makes room for `size` encoded bytes (rotating first if the active file would overflow) and returns where they go in `pending`. */
+  private reservePending(size: number): number {
+    if (this.active.bytes > 0 && this.active.bytes + size > this.fileSizeBytesMax) this.rotate();
+    const position = this.pendingLength;
+    if (position + size > this.pending.length) {
+      const grown = new Uint8Array(Math.max(this.pending.length * 2, position + size));
+      grown.set(this.pending.subarray(0, position));
+      this.pending = grown;
     }
-    assert(position === active.bytes, 'append landed somewhere other than the tracked end of the active file');
-    active.bytes += buffer.length;
-    for (const entry of entries) {
-      const offset = position + entry.recordOffset;
-      this.applyEntry(buffer, entry.keyStart, entry.keyLength, active.number, offset, entry.recordBytes, entry.tombstone);
-      active.hint!.add(buffer, entry.keyStart, entry.keyLength, offset, entry.recordBytes, entry.tombstone);
+    this.pendingLength += size;
+    this.active.bytes += size;
+    return position;
+  }
+
+  /** Points the keydir at a record just encoded at `position` of `pending`, logging how to undo it. */
+  private indexPending(position: number, keyLength: number, size: number, tombstone: boolean): void {
+    const keyStart = position + RECORD_HEADER_BYTES;
+    const existed = this.applyEntry(this.pending, keyStart, keyLength, this.active.number, this.pendingStart() + position, size, tombstone);
+    let log = this.pendingLog;
+    const base = this.pendingEntries * UNDO_FIELDS;
+    if (base + UNDO_FIELDS > log.length) {
+      log = new Float64Array(log.length * 2);
+      log.set(this.pendingLog);
+      this.pendingLog = log;
     }
+    log[base] = position;
+    log[base + 1] = keyLength;
+    log[base + 2] = size;
+    log[base + 3] = tombstone ? 1 : 0;
+    log[base + 4] = existed ? this.previous.fileNumber : 0;
+    log[base + 5] = this.previous.offset;
+    log[base + 6] = this.previous.recordBytes;
+    this.pendingEntries++;
+  }
+
+  /** Counts one write (a record or a whole batch) into the pending segment and returns its caller's promise. */
+  private finishPendingWrite(): Promise<void> {
     this.counters.writes++;
     const group = this.formingGroup();
     group.writes++;
-    group.handles.add(active.handle);
-    return group.done;
+    group.handles.add(this.active.handle);
+    this.segment ??= new PendingSegment(group);
+    this.segment.writes++;
+    const done = this.segment.done;
+    // During a merge nothing stays pending: an undo must never reach across the merge's job.
+    if (this.pendingLength >= PENDING_FLUSH_BYTES || this.merging !== null) this.flushPending();
+    return done;
   }
 
-  /** The one place the keydir and the live-byte counts change for a put or a tombstone. */
-  private applyEntry(data: Uint8Array, keyStart: number, keyLength: number, fileNumber: number, offset: number, size: number, tombstone: boolean): void {
+  /** Appends the pending buffer to the active file with one system call. Never throws: a failure rejects the segment's callers. */
+  private flushPending(): void {
+    const segment = this.segment;
+    if (segment === null) return;
+    this.segment = null;
+    const active = this.active;
+    const start = this.pendingStart();
+    let position = -1;
+    let failure: PaxosStoreError | null = null;
+    try {
+      position = active.handle.append(this.pending.subarray(0, this.pendingLength));
+    } catch (error) {
+      failure = fromSystemError(error, `append ${active.name}`);
+    }
+    if (failure !== null) {
+      // ENOSPC writes nothing (the file layer cuts partial writes), so the file is intact and a
+      // later write may succeed; any other append failure leaves the file in doubt.
+      if (failure.code !== 'NO_SPACE') this.writeFailure = failure;
+      this.undoPending();
+      this.counters.writesWithdrawn += segment.writes;
+      segment.reject(failure);
+    } else {
+      assert(position === start, 'append landed somewhere other than the tracked end of the active file');
+      const log = this.pendingLog;
+      for (let base = 0; base < this.pendingEntries * UNDO_FIELDS; base += UNDO_FIELDS) {
+        const recordPosition = log[base];
+        active.hint!.add(this.pending, recordPosition + RECORD_HEADER_BYTES, log[base + 1], start + recordPosition, log[base + 2], log[base + 3] === 1);
+      }
+      segment.resolve(segment.group.done);
+    }
+    this.pendingLength = 0;
+    this.pendingEntries = 0;
+    if (this.pending.length > PENDING_RETAINED_BYTES_MAX) this.pending = new Uint8Array(PENDING_INITIAL_BYTES);
+  }
+
+  /** Reverts the keydir and live-byte counts to before the pending records, newest first. */
+  private undoPending(): void {
+    const active = this.active;
+    const log = this.pendingLog;
+    const previous = this.previous;
+    for (let base = (this.pendingEntries - 1) * UNDO_FIELDS; base >= 0; base -= UNDO_FIELDS) {
+      const keyStart = log[base] + RECORD_HEADER_BYTES;
+      const keyEnd = keyStart + log[base + 1];
+      const previousFileNumber = log[base + 4];
+      if (log[base + 3] === 0) active.liveBytes -= log[base + 2];
+      if (previousFileNumber === 0) {
+        this.keydir.deleteRange(this.pending, keyStart, keyEnd, previous);
+      } else {
+        const file = this.files.get(previousFileNumber);
+        assert(file !== undefined, 'undo of a pending write points at a removed data file');
+        this.keydir.setRange(this.pending, keyStart, keyEnd, previousFileNumber, log[base + 5], log[base + 6], previous);
+        file.liveBytes += log[base + 6];
+      }
+    }
+    active.bytes -= this.pendingLength;
+  }
+
+  /** The one place the keydir and the live-byte counts change for a put or a tombstone; true when the key existed (then `this.previous` holds where it was). */
+  private applyEntry(data: Uint8Array, keyStart: number, keyLength: number, fileNumber: number, offset: number, size: number, tombstone: boolean): boolean {
     const previous = this.previous;
     const existed = tombstone
       ? this.keydir.deleteRange(data, keyStart, keyStart + keyLength, previous)
       : this.keydir.setRange(data, keyStart, keyStart + keyLength, fileNumber, offset, size, previous);
     if (existed) this.files.get(previous.fileNumber)!.liveBytes -= previous.recordBytes;
     if (!tombstone) this.files.get(fileNumber)!.liveBytes += size;
+    return existed;
   }
 
   private rotate(): void {
+    // The buffered records belong to the file being sealed (its hint must list them).
+    this.flushPending();
     const old = this.active;
     const id = this.nextPlainId;
     const handle = this.openFile(plainDataName(id), 'create');
@@ -502,6 +630,7 @@ export class Bitcask implements KvEngine {
     if (group === null || this.syncing !== null) return;
     this.forming = null;
     this.syncing = group;
+    this.flushPending();
     try {
       if (this.writeFailure) throw this.writeFailure;
       for (const handle of group.handles) await handle.sync();
@@ -581,6 +710,8 @@ export class Bitcask implements KvEngine {
     const mergeId = inputs.reduce((highest, file) => Math.max(highest, file.plainId), 0);
     const summary: MergeSummary = { merged: false, inputFiles: inputs.length, outputFiles: 0, bytesBefore: 0, bytesAfter: 0, recordsCopied: 0 };
     if (mergeId <= Math.max(this.mergeId, this.mergeIdAbandoned)) return summary;
+    // The job below reflects the keydir; no pending record may later undo back across it.
+    this.flushPending();
     const job = this.mergeJob(mergeId, inputs);
     const reply: MergeReply = this.mergeExecution === 'worker' ? await mergePool().run(job) : await runMergeReply(this.fileSystem, job);
     if (!reply.ok) {
@@ -861,6 +992,7 @@ export class Bitcask implements KvEngine {
       deadBytes: dataBytes - liveBytes,
       keydirBytes: this.keydir.memoryBytes(),
       writes: this.counters.writes,
+      writesWithdrawn: this.counters.writesWithdrawn,
       syncs: this.counters.syncs,
       rotations: this.counters.rotations,
       merges: this.counters.merges,

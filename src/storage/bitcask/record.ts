@@ -48,19 +48,34 @@ export function writeRecord(
   const valueLength = value === null ? 0 : value.length;
   const total = recordBytes(key.length, valueLength);
   assert(position + total <= target.length, 'record target too small');
-  const view = new DataView(target.buffer, target.byteOffset + position, RECORD_HEADER_BYTES);
-  view.setUint32(4, timestampMs % TWO_TO_32, true);
-  view.setUint32(8, Math.floor(timestampMs / TWO_TO_32), true);
-  view.setUint32(12, key.length, true);
-  view.setUint32(16, valueLength, true);
+  writeUint32(target, position + 4, timestampMs % TWO_TO_32);
+  writeUint32(target, position + 8, Math.floor(timestampMs / TWO_TO_32));
+  writeUint32(target, position + 12, key.length);
+  writeUint32(target, position + 16, valueLength);
   target[position + 20] = flags;
   target[position + 21] = 0;
   target[position + 22] = 0;
   target[position + 23] = 0;
-  target.set(key, position + RECORD_HEADER_BYTES);
-  if (value !== null) target.set(value, position + RECORD_HEADER_BYTES + key.length);
-  view.setUint32(0, crc32c(target, 0, position + 4, position + total), true);
+  copyInto(target, position + RECORD_HEADER_BYTES, key);
+  if (value !== null) copyInto(target, position + RECORD_HEADER_BYTES + key.length, value);
+  writeUint32(target, position, crc32c(target, 0, position + 4, position + total));
   return total;
+}
+
+function writeUint32(target: Uint8Array, position: number, value: number): void {
+  target[position] = value & 0xff;
+  target[position + 1] = (value >>> 8) & 0xff;
+  target[position + 2] = (value >>> 16) & 0xff;
+  target[position + 3] = (value >>> 24) & 0xff;
+}
+
+/** `target.set(source, at)`, but a plain loop for short arrays, where `set`'s fixed cost dominates (keys, small values). */
+function copyInto(target: Uint8Array, at: number, source: Uint8Array): void {
+  if (source.length > 64) {
+    target.set(source, at);
+    return;
+  }
+  for (let i = 0; i < source.length; i++) target[at + i] = source[i];
 }
 
 /** Rewrites the flags of a record in place and refreshes its checksum (merge strips batch flags). */
