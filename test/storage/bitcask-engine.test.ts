@@ -113,6 +113,56 @@ describe('bitcask on the simulated disk', () => {
     await engine.close();
   });
 
+  it('appends a whole group with one write and serves its records from the buffer until then', async () => {
+    const disk = new SimulatedFileSystem();
+    const engine = await openSimulated(disk, 1 << 20);
+    const appendsBefore = disk.counters.appends;
+    const writes = Array.from({ length: 50 }, (_, index) => engine.put(key(index), value(index)));
+    writes.push(engine.batch([{ type: 'put', key: key(60), value: value(60) }, { type: 'delete', key: key(0) }]));
+    expect(disk.counters.appends - appendsBefore).toBe(0);
+    expect(text(engine.get(key(49)))).toBe(text(value(49)));
+    expect(text(engine.get(key(60)))).toBe(text(value(60)));
+    expect(engine.get(key(0))).toBeUndefined();
+    await Promise.all(writes);
+    expect(disk.counters.appends - appendsBefore).toBe(1);
+    expect(text(engine.get(key(49)))).toBe(text(value(49)));
+    await engine.close();
+  });
+
+  it('on ENOSPC for a group append rejects exactly that group and undoes its keydir changes', async () => {
+    const disk = new SimulatedFileSystem();
+    const engine = await openSimulated(disk, 1 << 20);
+    await Promise.all([engine.put(key(1), value(1)), engine.put(key(2), value(2))]);
+    disk.capacityBytes = disk.counters.appendedBytes + 100;
+    const group = [
+      engine.put(key(1), value(1, 1)),
+      engine.delete(key(2)),
+      engine.put(key(3), value(3)),
+      engine.put(key(1), value(1, 2)),
+      engine.batch([{ type: 'put', key: key(4), value: value(4) }, { type: 'delete', key: key(1) }]),
+    ];
+    // Reads-your-writes before the append.
+    expect(engine.get(key(1))).toBeUndefined();
+    expect(text(engine.get(key(3)))).toBe(text(value(3)));
+    const outcomes = await Promise.allSettled(group);
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 'rejected', reason: expectCode('NO_SPACE') });
+    expect(text(engine.get(key(1)))).toBe(text(value(1)));
+    expect(text(engine.get(key(2)))).toBe(text(value(2)));
+    expect(engine.get(key(3))).toBeUndefined();
+    expect(engine.get(key(4))).toBeUndefined();
+    expect(engine.stats()).toMatchObject({ keys: 2, writesWithdrawn: 5, deadBytes: 0 });
+    disk.capacityBytes = Number.POSITIVE_INFINITY;
+    await engine.put(key(3), value(3, 1));
+    disk.crash(new Random(2));
+    const reopened = await openSimulated(disk, 1 << 20);
+    expect(text(reopened.get(key(1)))).toBe(text(value(1)));
+    expect(text(reopened.get(key(2)))).toBe(text(value(2)));
+    expect(text(reopened.get(key(3)))).toBe(text(value(3, 1)));
+    expect(reopened.get(key(4))).toBeUndefined();
+    expect(reopened.stats().deadBytes).toBe(0);
+    await reopened.close();
+  });
+
   it('cuts a torn tail at open and reports it', async () => {
     const disk = new SimulatedFileSystem();
     let engine = await openSimulated(disk);
