@@ -134,9 +134,12 @@ function* propose(context: ProcedureContext, name: string, entryId: number, payl
     if (decided()) return 'decided';
   }
   // A rebuilding replica proposes only where it may vote; the key advances by other replicas'
-  // writes meanwhile, and catch-up brings this replica past its threshold.
+  // writes meanwhile, and catch-up brings this replica past its threshold. It asks for that
+  // catch-up itself: voters answer a write's proposer only (replica-core.ts onPaxos), so a
+  // learner does not overhear the decisions it needs.
   for (let waited = 0; !core.canVote(name); waited += config.resendTicks) {
     if (waited >= slotWaitTicks) return 'noQuorum';
+    for (const peer of core.peers) core.requestFetch(name, peer);
     yield { key: name, until: () => decided() || core.canVote(name), ticks: config.resendTicks };
     if (decided()) return 'decided';
     if (core.isProposing(name)) return 'contention';

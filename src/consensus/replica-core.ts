@@ -495,7 +495,16 @@ export class ReplicaCore {
       return;
     }
     const { ownChanged, senderStale } = state.instance.onMessage(from, message.sender, message.viewOfReceiver);
-    if (ownChanged) this.ownStateChanged(state);
+    if (ownChanged && state.instance.chosen() !== null) {
+      // Our accept completed a majority: we already know the decision, and every other voter
+      // learns it the same way (its own accept + the proposer's state) or from the chosen id on
+      // the proposer's next message. Only the sender still needs our state (it counts our vote),
+      // so answer it alone: with 3 replicas a write costs 4 messages instead of 6. Fewer messages
+      // never weaken safety; a lost answer is covered by the sender's retransmission.
+      this.dirty.set(state.name, state);
+      this.touched.add(state.name);
+      this.scheduleStateSends(state, [from]);
+    } else if (ownChanged) this.ownStateChanged(state);
     else if (senderStale) this.scheduleStateSends(state, [from]);
     this.maybeLearnFromInstance(state);
   }
