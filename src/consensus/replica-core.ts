@@ -86,6 +86,10 @@ export const KEYS_IN_MEMORY_MAX_DEFAULT = 100_000;
 /** Eviction looks at most this many keys per key it must evict (busy keys are skipped). */
 const EVICTION_SCAN_FACTOR = 4;
 
+/** 32-bit FNV-1a constants (firstEntryOwner). */
+const FNV_OFFSET_BASIS = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
 /** Probe rounds of a rebuilding replica are re-sent after this many fetch intervals without a majority. */
 const PROBE_RESEND_INTERVALS = 5;
 
@@ -113,6 +117,8 @@ export class ReplicaCore {
   readonly replicaIds: readonly number[];
   readonly peers: readonly number[];
   readonly majority: number;
+  /** Membership in a fixed order, so every replica maps a key to the same first-entry owner. */
+  private readonly sortedReplicaIds: readonly number[];
   private readonly keys = new Map<string, KeyState>();
   private readonly reads = new Map<number, ReadTracker>();
   /** Keys with a proposal in progress here: one proposer per key per replica, so a replica's own requests never duel. */
@@ -136,6 +142,7 @@ export class ReplicaCore {
     assert(this.replicaIds.every((id) => Number.isSafeInteger(id) && id >= 1), 'replica ids are positive integers');
     this.peers = this.replicaIds.filter((id) => id !== this.replicaId);
     this.majority = Math.floor(this.replicaIds.length / 2) + 1;
+    this.sortedReplicaIds = [...this.replicaIds].sort((a, b) => a - b);
     this.bugs = options.bugs ?? {};
   }
 
@@ -283,12 +290,24 @@ export class ReplicaCore {
    * replica per entry (one value is chosen per entry and it names one proposer), so the round-0
    * ballot `(0, proposer)` carries one value at most; see Instance.acceptDirect for why the lowest
    * ballot may skip phase 1.
+   *
+   * Entry 1 has no previous proposer; its owner is `firstEntryOwner(key)`, a pure function of the
+   * key and the membership that every replica computes alike, so again exactly one replica may use
+   * round 0 there (the others prepare at round ≥ 1, which pre-empts it). A rebuilding replica never
+   * votes at entry 1 (its threshold is at least 2), so a wiped owner cannot reuse the ballot.
    */
   canPrepareSkip(key: Uint8Array | string): boolean {
     const state = this.state(key);
-    const owner = state.chosen.payload?.proposerId;
-    if (state.chosen.entryId === 0 || !state.instance.isPristine() || !this.canVote(key)) return false;
+    if (!state.instance.isPristine() || !this.canVote(key)) return false;
+    const owner = state.chosen.entryId === 0 ? this.firstEntryOwner(state.key) : state.chosen.payload?.proposerId;
     return owner === this.replicaId || this.bugs.prepareSkipByAnyReplica === true;
+  }
+
+  /** The replica that may prepare-skip entry 1 of `key`: FNV-1a of the key over the sorted ids. */
+  firstEntryOwner(key: Uint8Array): number {
+    let hash = FNV_OFFSET_BASIS;
+    for (const byte of key) hash = Math.imul(hash ^ byte, FNV_PRIME) >>> 0;
+    return this.sortedReplicaIds[hash % this.sortedReplicaIds.length];
   }
 
   acceptDirect(key: Uint8Array | string, payload: EntryPayload): Ballot {
