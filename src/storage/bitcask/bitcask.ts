@@ -28,19 +28,22 @@ import { scanRecords } from './scan.js';
  * Bitcask (DESIGN.md §3): append-only data files, an in-memory keydir pointing at each key's
  * latest record, hint files for fast restart, background merge, and group commit.
  *
- *   put/delete/batch ──► encode ──► append to the active file ──► keydir points at the record
- *                                           │                      (reads see it at once)
- *                                           ▼
- *                       commit group: every write appended before the sync starts shares
- *                       one fdatasync; the callers' promises resolve when it completes.
+ *   put/delete/batch ──► encode into the pending buffer ──► keydir points at the record
+ *                                   │                        (reads see it at once, from the
+ *                                   │                         buffer until it is appended)
+ *                                   ▼
+ *                       commit group: right before the group's fdatasync the whole buffer
+ *                       goes to the active file with ONE append; every write of the group
+ *                       shares that sync and the callers' promises resolve when it completes.
  *                       At most one sync is in flight; later writes form the next group.
  *
- * Reads-your-writes before durability: a get sees a write as soon as it is appended, before its
+ * Reads-your-writes before durability: a get sees a write as soon as it is encoded, before its
  * promise resolves. That is fine for the engine's one user (the shard's Paxos acceptor, which
  * replies only after the promise resolves); it is documented in docs/bitcask.md.
  *
  * Failures: an append that fails with ENOSPC writes nothing (the file layer cuts a partial
- * write), so that caller gets NO_SPACE and later writes may succeed. A failed fdatasync leaves
+ * write); the keydir changes of the records in that append are undone and exactly their callers
+ * get NO_SPACE, and later writes may succeed. A failed fdatasync leaves
  * the page cache in an unknown state (the "fsyncgate" lesson), so the engine stops accepting
  * writes (IO_ERROR), keeps serving reads, and recovers on the next open by checksum.
  */
@@ -161,6 +164,8 @@ class PendingSegment {
 
 /** Fields per pending record in the undo log: buffer position, key length, record bytes, tombstone, previous file number (0 = key was absent), previous offset, previous record bytes. */
 const UNDO_FIELDS = 7;
+const UNDO_LOG_INITIAL_FIELDS = UNDO_FIELDS * 256;
+const UNDO_LOG_RETAINED_FIELDS_MAX = UNDO_FIELDS * 8192;
 const PENDING_INITIAL_BYTES = 64 * 1024;
 /** A pending buffer this large is appended at once instead of waiting for the sync (bounds memory and the size of one write). */
 const PENDING_FLUSH_BYTES = 1024 * 1024;
@@ -232,7 +237,7 @@ export class Bitcask implements KvEngine {
   /** Encoded records of the active file not yet appended to it (see "the pending append"). */
   private pending = new Uint8Array(PENDING_INITIAL_BYTES);
   private pendingLength = 0;
-  private pendingLog = new Float64Array(UNDO_FIELDS * 256);
+  private pendingLog = new Float64Array(UNDO_LOG_INITIAL_FIELDS);
   private pendingEntries = 0;
   private segment: PendingSegment | null = null;
 
@@ -550,6 +555,7 @@ export class Bitcask implements KvEngine {
     this.pendingLength = 0;
     this.pendingEntries = 0;
     if (this.pending.length > PENDING_RETAINED_BYTES_MAX) this.pending = new Uint8Array(PENDING_INITIAL_BYTES);
+    if (this.pendingLog.length > UNDO_LOG_RETAINED_FIELDS_MAX) this.pendingLog = new Float64Array(UNDO_LOG_INITIAL_FIELDS);
   }
 
   /** Reverts the keydir and live-byte counts to before the pending records, newest first. */
