@@ -71,6 +71,8 @@ interface KeyState {
    * that depend on it may be released before this replica's next group commit.
    */
   chosenDurable: boolean;
+  /** The ballot the chosen entry was decided at, when learned from votes here (memory only). */
+  chosenBallot: Ballot | null;
   /** The highest ballot this replica's own DURABLE record holds as accepted for the open entry. */
   durableAccepted: { readonly entryId: number; readonly ballot: Ballot } | null;
 }
@@ -461,6 +463,7 @@ export class ReplicaCore {
       pendingCommits: 0,
       probe: null,
       chosenDurable: true, // read from the durable record (or nothing chosen yet)
+      chosenBallot: null,
       durableAccepted: record.open.accepted === null ? null : { entryId: record.chosen.entryId + 1, ballot: record.open.accepted.ballot },
     };
     this.keys.set(name, state);
@@ -494,7 +497,7 @@ export class ReplicaCore {
   /** Catch-up in both directions, driven by the chosen id every message carries. */
   private compareChosen(state: KeyState, from: number, message: PeerMessage): void {
     const ours = state.chosen.entryId;
-    if (message.chosenId < ours && message.type !== 'chosen') {
+    if (message.chosenId < ours && message.type !== 'chosen' && !this.holdsOurDecision(state, message)) {
       const lastPush = state.lastPushTick.get(from) ?? Number.NEGATIVE_INFINITY;
       if (message.type === 'fetch' || this.nowTicks - lastPush >= this.options.fetchIntervalTicks) {
         this.send(from, { type: 'chosen', key: state.key, chosenId: ours, entry: state.chosen });
@@ -505,6 +508,19 @@ export class ReplicaCore {
     }
   }
 
+  /**
+   * The message is the sender's vote for our latest chosen entry, at the ballot it was chosen
+   * with: the sender holds the chosen value, and typically knows the decision already (its accept
+   * completed the majority; the message was built just before it learned, so its chosen id lags).
+   * Pushing the whole entry back would be a wasted full-value message per write; if the sender
+   * does not know yet, the chosen id on our next message for the key makes it fetch.
+   */
+  private holdsOurDecision(state: KeyState, message: PeerMessage): boolean {
+    if (message.type !== 'paxos' || message.entryId !== state.chosen.entryId || state.chosenBallot === null) return false;
+    const accepted = message.sender.accepted;
+    return accepted !== null && ballotsEqual(accepted.ballot, state.chosenBallot);
+  }
+
   private onPaxos(state: KeyState, from: number, message: Extract<PeerMessage, { type: 'paxos' }>): void {
     if (message.entryId !== state.instance.entryId) return; // other entry: compareChosen did the catch-up
     if (!this.canVote(state.name)) {
@@ -513,13 +529,17 @@ export class ReplicaCore {
       this.maybeLearnFromInstance(state);
       return;
     }
+    const acceptedBefore = state.instance.own.accepted;
     const { ownChanged, senderStale } = state.instance.onMessage(from, message.sender, message.viewOfReceiver);
-    if (ownChanged && state.instance.chosen() !== null) {
-      // Our accept completed a majority: we already know the decision, and every other voter
-      // learns it the same way (its own accept + the proposer's state) or from the chosen id on
-      // the proposer's next message. Only the sender still needs our state (it counts our vote),
-      // so answer it alone: with 3 replicas a write costs 4 messages instead of 6. Fewer messages
-      // never weaken safety; a lost answer is covered by the sender's retransmission.
+    if (ownChanged && (state.instance.chosen() !== null || state.instance.own.accepted === acceptedBefore)) {
+      // Only the sender still needs our new state, so answer it alone (fewer messages never
+      // weaken safety; a lost answer is covered by the sender's retransmission):
+      // - a new promise only matters to the proposer collecting promises (classic Paxos phase 1);
+      // - an accept that completed a majority: we know the decision, and every other voter
+      //   learns it the same way (its own accept + the proposer's state) or from the chosen id
+      //   on the proposer's next message.
+      // With 3 replicas a prepare-skip write costs 4 messages instead of 6. An accept that does
+      // not decide (5 replicas) is still broadcast: the other voters learn the decision from it.
       this.dirty.set(state.name, state);
       this.touched.add(state.name);
       this.scheduleStateSends(state, [from]);
@@ -534,6 +554,7 @@ export class ReplicaCore {
     const entryId = state.instance.entryId;
     const durableVotes = state.instance.viewsAccepting(proposal.ballot) + (this.ownAcceptDurable(state, entryId, proposal.ballot) ? 1 : 0);
     this.learnChosen(state, { entryId, payload: proposal.payload }, durableVotes >= this.majority);
+    state.chosenBallot = proposal.ballot;
   }
 
   private ownAcceptDurable(state: KeyState, entryId: number, ballot: Ballot): boolean {
@@ -555,6 +576,7 @@ export class ReplicaCore {
     }
     state.chosen = entry;
     state.chosenDurable = durable;
+    state.chosenBallot = null;
     state.durableAccepted = null;
     state.instance = new Instance(entry.entryId + 1, this.replicaId, this.replicaIds, PRISTINE_ACCEPTOR_STATE, this.bugs);
     this.dirty.set(state.name, state);
