@@ -305,9 +305,12 @@ export class Keydir {
       const base = index * SLOT_FIELDS;
       const hash = old[base + FIELD_HASH];
       if (hash === 0) continue;
+      const slots = this.slots;
       let target = hash & this.mask;
-      while (this.slots[target * SLOT_FIELDS + FIELD_HASH] !== 0) target = (target + 1) & this.mask;
-      this.slots.set(old.subarray(base, base + SLOT_FIELDS), target * SLOT_FIELDS);
+      while (slots[target * SLOT_FIELDS + FIELD_HASH] !== 0) target = (target + 1) & this.mask;
+      // Field by field: a subarray per slot would allocate millions of views on a large table.
+      const targetBase = target * SLOT_FIELDS;
+      for (let field = 0; field < SLOT_FIELDS; field++) slots[targetBase + field] = old[base + field];
     }
     this.layoutVersion++;
   }
