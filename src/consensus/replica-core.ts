@@ -134,8 +134,6 @@ export class ReplicaCore {
   private readonly committing = new Map<PersistRecord, CommitSnapshot>();
   private readonly stateSends = new Map<string, Set<number>>();
   private sends = new Map<number, PeerMessage[]>();
-  /** Messages that may leave before this replica's pending commits are durable (read replies). */
-  private sendsNow = new Map<number, PeerMessage[]>();
   private touched = new Set<string>();
   private readonly bugs: ReplicaBugs;
 
@@ -178,7 +176,7 @@ export class ReplicaCore {
     return touched;
   }
 
-  takeEffects(): { records: PersistRecord[]; sends: Map<number, PeerMessage[]>; unorderedSends: Map<number, PeerMessage[]> } {
+  takeEffects(): { records: PersistRecord[]; sends: Map<number, PeerMessage[]> } {
     const records: PersistRecord[] = [];
     for (const state of this.dirty.values()) {
       // A learner key is kept in memory only: a durable record would let a restart vote too early.
@@ -201,9 +199,7 @@ export class ReplicaCore {
     this.stateSends.clear();
     const sends = this.sends;
     this.sends = new Map();
-    const unorderedSends = this.sendsNow;
-    this.sendsNow = new Map();
-    return { records, sends, unorderedSends };
+    return { records, sends };
   }
 
   /**
@@ -420,13 +416,7 @@ export class ReplicaCore {
         // Answered in compareChosen when we are ahead.
         return;
       case 'readQuery':
-        // Answered without waiting for this replica's pending commits, so a consistent read costs
-        // one round trip and no fsync even under write load. Safe because the answer is an upper
-        // bound of the durable state: memory runs ahead of the disk, never behind, so "chosen id c,
-        // nothing accepted beyond" from memory implies the same of the durable state, which is all
-        // the read argument (procedures.ts) and the rebuild probe (X may only come out higher) use.
-        // The value the reader returns is its own chosen entry, guarded by its own release rules.
-        this.sendNow(from, {
+        this.send(from, {
           type: 'readReply',
           key: state.key,
           chosenId: state.chosen.entryId,
@@ -510,11 +500,7 @@ export class ReplicaCore {
     if (message.chosenId < ours && message.type !== 'chosen' && !this.holdsOurDecision(state, message)) {
       const lastPush = state.lastPushTick.get(from) ?? Number.NEGATIVE_INFINITY;
       if (message.type === 'fetch' || this.nowTicks - lastPush >= this.options.fetchIntervalTicks) {
-        // A chosen entry known from durable states may leave ahead of pending commits (see
-        // isChosenDurable); one that rests on an own accept in flight waits for it.
-        const push: PeerMessage = { type: 'chosen', key: state.key, chosenId: ours, entry: state.chosen };
-        if (state.chosenDurable) this.sendNow(from, push);
-        else this.send(from, push);
+        this.send(from, { type: 'chosen', key: state.key, chosenId: ours, entry: state.chosen });
         state.lastPushTick.set(from, this.nowTicks);
       }
     } else if (message.chosenId > ours && message.type !== 'chosen' && this.nowTicks - state.lastFetchTick >= this.options.fetchIntervalTicks) {
@@ -619,12 +605,6 @@ export class ReplicaCore {
       sender: state.instance.own,
       viewOfReceiver: summarize(state.instance.viewOf(peer)),
     };
-  }
-
-  private sendNow(peer: number, message: PeerMessage): void {
-    let queue = this.sendsNow.get(peer);
-    if (queue === undefined) this.sendsNow.set(peer, (queue = []));
-    queue.push(message);
   }
 
   private send(peer: number, message: PeerMessage): void {

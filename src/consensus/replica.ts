@@ -44,7 +44,7 @@ export function engineStorage(engine: KvEngine): ReplicaStorage {
   };
 }
 
-/** Sends one batch of messages to a peer (at most twice per peer per scheduler turn: read replies leave early). */
+/** Sends one batch of messages to a peer (called at most once per peer per scheduler turn). */
 export type Transport = (peer: number, messages: readonly PeerMessage[]) => void;
 
 export interface ReplicaOptions {

@@ -12,8 +12,7 @@
  *      out as one batch per peer, and finished coroutines' results are queued with them;
  *   3. release the messages and results of a turn only when its commit AND every earlier commit
  *      are durable (releases leave in turn order) — except results the world vouches for as
- *      computed from durable state only (`resultIsDurable`), which leave at the end of their turn,
- *      and messages the world hands over as `unorderedSends` (read replies), likewise.
+ *      computed from durable state only (`resultIsDurable`), which leave at the end of their turn.
  *
  *   turn n:   run coroutines ─► effects ─► commit(records n) ─────────────┐ durable
  *   turn n+1: run coroutines ─► effects ─► commit(records n+1) ──┐        │
@@ -56,16 +55,8 @@ export type Completion<T> = (outcome: Outcome<T>) => void;
 export interface SchedulerWorld<PersistRecord, Message> {
   /** Keys whose state changed since the last call (wakes coroutines waiting on them). */
   takeTouchedKeys(): Iterable<string>;
-  /**
-   * Records and messages produced since the last call (the core's "Ready"). `unorderedSends`
-   * (optional) are messages whose content does not depend on durability (the world vouches for
-   * it): they leave at the end of the turn, ahead of pending commits.
-   */
-  takeEffects(): {
-    readonly records: readonly PersistRecord[];
-    readonly sends: ReadonlyMap<number, readonly Message[]>;
-    readonly unorderedSends?: ReadonlyMap<number, readonly Message[]>;
-  };
+  /** Records and messages produced since the last call (the core's "Ready"). */
+  takeEffects(): { readonly records: readonly PersistRecord[]; readonly sends: ReadonlyMap<number, readonly Message[]> };
   /** One group commit; call `done` once every record is durable, or with the error that stopped it. */
   commit(records: readonly PersistRecord[], done: (error?: Error) => void): void;
   /** One call per peer per released turn. */
@@ -277,8 +268,7 @@ export class Scheduler<PersistRecord, Message> {
     this.durableOfTurn = [];
     for (const { task, outcome } of durableResults) task.complete(outcome);
     if (this.fatalError !== null) return;
-    const { records, sends, unorderedSends } = this.world.takeEffects();
-    for (const [peer, messages] of unorderedSends ?? []) if (messages.length > 0) this.world.send(peer, messages);
+    const { records, sends } = this.world.takeEffects();
     const release: Release = { sends, finished: this.finishedOfTurn, durable: records.length === 0 || this.options.releaseBeforeDurable === true };
     this.finishedOfTurn = [];
     if (sends.size === 0 && release.finished.length === 0 && records.length === 0) return;

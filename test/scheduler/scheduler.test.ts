@@ -103,24 +103,6 @@ describe('coroutine scheduler', () => {
     expect(world.sent.map((send) => send.messages[0])).toEqual(['message-slow', 'message-fast']);
   });
 
-  it('sends unordered messages at the end of their turn, ahead of pending commits', () => {
-    const world = new FakeWorld();
-    let unordered = new Map<number, string[]>();
-    const takeOrdered = world.takeEffects.bind(world);
-    world.takeEffects = () => {
-      const effects = { ...takeOrdered(), unorderedSends: unordered };
-      unordered = new Map();
-      return effects;
-    };
-    const scheduler = new Scheduler(world);
-    world.emit('r1', 2, 'ordered');
-    unordered.set(2, ['read-reply']);
-    scheduler.runTurn();
-    expect(world.sent).toEqual([{ peer: 2, messages: ['read-reply'] }]);
-    world.commits[0].done();
-    expect(world.sent.map((send) => send.messages[0])).toEqual(['read-reply', 'ordered']);
-  });
-
   it('resumes a waiting coroutine when its key is touched and the predicate holds, or on timeout', () => {
     const world = new FakeWorld();
     const scheduler = new Scheduler(world);
