@@ -61,7 +61,13 @@ export function* executeOperation(context: ProcedureContext, key: Uint8Array, op
 function* write(context: ProcedureContext, name: string, operation: KeyOperation, requestId: RequestId): Coroutine<KeyResult> {
   const { core, config } = context;
   let lastFailure: ProposeOutcome = 'contention';
-  for (let attempt = 0; attempt < config.writeAttemptsMax; attempt++) {
+  // Two bounds. `failures` counts attempts whose own proposal failed (no quorum, pre-empted).
+  // Entries lost to other writes are progress, not failure: on a hot key the writes queued at
+  // this replica win one entry each in turn, so a write may legitimately lose many entries
+  // before its own; they get a separate, much larger bound (and the shard worker's request
+  // deadline still applies).
+  let failures = 0;
+  for (let attempt = 0; failures < config.writeAttemptsMax && attempt < config.writeAttemptsMax * PROGRESS_ROUNDS_FACTOR; attempt++) {
     const chosen = core.chosen(name);
     const session = lookUpSession(chosen, requestId);
     if (session.kind === 'duplicate') return session.result;
@@ -77,19 +83,34 @@ function* write(context: ProcedureContext, name: string, operation: KeyOperation
     }
     const payload = buildPayload(chosen, evaluation.value, evaluation.result, core.replicaId, requestId, config.sessionsMax);
     const outcome = yield* propose(context, name, chosen.entryId + 1, payload);
-    if (outcome === 'noQuorum' || outcome === 'contention') lastFailure = outcome;
+    if (outcome === 'noQuorum' || outcome === 'contention') {
+      lastFailure = outcome;
+      failures++;
+    }
   }
   throw lastFailure === 'noQuorum'
     ? new PaxosStoreError('NO_QUORUM', 'no majority answered in time; the write may still be chosen')
     : new PaxosStoreError('CONTENTION', 'the write kept losing its entry to concurrent writes; it may still be chosen');
 }
 
+/** How many times the stall bounds (writeAttemptsMax, readRoundsMax) a request may spend on rounds in which its key made progress. */
+const PROGRESS_ROUNDS_FACTOR = 16;
+
 /** Returns an entry confirmed to be the latest chosen one at some point during the call. */
 function* consistentRead(context: ProcedureContext, name: string): Generator<Wait, ChosenEntry, boolean> {
   const { core, config } = context;
   if (context.bugs.localReadWithoutMajority) return core.chosen(name);
-  for (let round = 0; round < config.readRoundsMax; round++) {
-    const chosenId = core.chosen(name).entryId;
+  // As for writes: a round restarted because a newer entry was chosen meanwhile is progress on
+  // the key, so it counts against the larger bound only; rounds that end without a decision
+  // count against readRoundsMax.
+  let stalledRounds = 0;
+  let chosenId = core.chosen(name).entryId;
+  for (
+    let round = 0;
+    stalledRounds < config.readRoundsMax && round < config.readRoundsMax * PROGRESS_ROUNDS_FACTOR;
+    round++, stalledRounds += core.chosen(name).entryId === chosenId ? 1 : 0
+  ) {
+    chosenId = core.chosen(name).entryId;
     const readId = core.beginRead(name);
     const canDecide = (): boolean => {
       if (core.chosen(name).entryId !== chosenId) return true;
