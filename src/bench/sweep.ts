@@ -15,6 +15,7 @@
  * ports from P + (r-1)*100, so a free block of ports is chosen per cluster.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { findFreeBasePort } from '../cluster/ports.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -104,29 +105,8 @@ export function clusterFlags(settings: Readonly<Record<string, number>>): string
   return Object.entries(settings).flatMap(([name, value]) => [SWEEP_PARAMETERS[name], String(value)]);
 }
 
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: '127.0.0.1', exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/** Ports each replica may use in its block of 100: client front ends, then peer links. */
-const PORTS_CHECKED_PER_REPLICA = 32;
-
-/** A base port P with P+(r-1)*100 … +31 free for every replica r. */
-export async function findFreeBasePort(replicas: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + 100 * Math.floor(Math.random() * ((40_000 - replicas * 100) / 100));
-    let free = true;
-    for (let replica = 0; replica < replicas && free; replica++) {
-      for (let offset = 0; offset < PORTS_CHECKED_PER_REPLICA && free; offset++) free = await portIsFree(base + replica * 100 + offset);
-    }
-    if (free) return base;
-  }
-  throw new PaxosStoreError('IO_ERROR', 'no free block of loopback ports found for a local cluster');
-}
+/** Peer ports checked per replica: the sweep does not know the cluster's shard count, so it checks the most it would use. */
+const PEER_PORTS_CHECKED = 22;
 
 export interface ReadyReplica {
   readonly id: number;
@@ -167,7 +147,7 @@ export interface StartedCluster {
 
 export async function startCluster(options: SweepOptions, settings: Readonly<Record<string, number>>): Promise<StartedCluster> {
   const dataDir = await mkdtemp(join(tmpdir(), 'paxosstore-bench-'));
-  const basePort = options.basePort ?? (await findFreeBasePort(options.replicas));
+  const basePort = options.basePort ?? (await findFreeBasePort(options.replicas, PEER_PORTS_CHECKED));
   const args = [...options.cluster.args, '--replicas', String(options.replicas), '--data-dir', dataDir, '--base-port', String(basePort), ...clusterFlags(settings)];
   const child = spawn(options.cluster.command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let outputTail = '';

@@ -4,13 +4,13 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { ServerConfig } from '../../src/cluster/config.js';
 import { localClusterConfigs } from '../../src/cluster/local-cluster.js';
+import { findFreeBasePort } from '../../src/cluster/ports.js';
 
 const cliPath = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
@@ -29,35 +29,9 @@ export interface TestCluster {
   stopAll(): Promise<void>;
 }
 
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-/**
- * A base port whose whole plan (base + (r-1)*100 + {0, 1, 10..10+shards}) is free right now.
- * Bases stay below Linux's ephemeral range (32768+), where client sockets of other test files
- * could take a port between this check and the replica's listen.
- */
-async function freeBasePort(replicas: number, shards: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 120) * 100;
-    const ports: number[] = [];
-    for (let replica = 0; replica < replicas; replica++) {
-      ports.push(base + replica * 100, base + replica * 100 + 1);
-      for (let shard = 0; shard < shards; shard++) ports.push(base + replica * 100 + 10 + shard);
-    }
-    if ((await Promise.all(ports.map(portIsFree))).every(Boolean)) return base;
-  }
-  throw new Error('no free port block found for a test cluster');
-}
-
 export async function startTestCluster(options: { replicas?: number; shards?: number; transport?: Record<string, number> } = {}): Promise<TestCluster> {
   const root = mkdtempSync(join(tmpdir(), 'paxosstore-test-'));
-  const basePort = await freeBasePort(options.replicas ?? 3, options.shards ?? 2);
+  const basePort = await findFreeBasePort(options.replicas ?? 3, options.shards ?? 2);
   const configs = localClusterConfigs(
     {
       replicas: options.replicas ?? 3,
