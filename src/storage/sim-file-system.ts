@@ -82,6 +82,7 @@ export class SimulatedFileSystem implements FileSystem {
   }
 
   async writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
+    const generation = this.generation;
     const temporary = `${path}.tmp`;
     const handle = this.open(temporary, 'create');
     try {
@@ -90,6 +91,9 @@ export class SimulatedFileSystem implements FileSystem {
     } finally {
       handle.close();
     }
+    // A crash while we awaited the sync killed the process that called us: it must not go on to
+    // rename on the rebooted disk.
+    this.checkGeneration(generation, path);
     this.rename(temporary, path);
     await this.syncDirectory(directoryOf(path));
   }

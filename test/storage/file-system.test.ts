@@ -60,3 +60,15 @@ describe('SimulatedFileSystem', () => {
     expect([...fs.readFile('/d/m')]).toEqual([2]);
   });
 });
+
+describe('SimulatedFileSystem.writeFileAtomic across a crash', () => {
+  it('does not finish its rename on the rebooted disk', async () => {
+    const fs = new SimulatedFileSystem();
+    fs.makeDirectory('/d');
+    await fs.writeFileAtomic('/d/m', new Uint8Array([1]));
+    const pending = fs.writeFileAtomic('/d/m', new Uint8Array([2]));
+    fs.crash(new Random(5), { namespaceChangeSurvivesProbability: 0 });
+    await expect(pending).rejects.toMatchObject({ code: 'CLOSED' });
+    expect([...fs.readFile('/d/m')]).toEqual([1]);
+  });
+});
