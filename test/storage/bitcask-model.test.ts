@@ -3,9 +3,9 @@ import { PaxosStoreError } from '../../src/errors.js';
 import { Bitcask, type BitcaskOptions } from '../../src/storage/bitcask/bitcask.js';
 import { scanRecords } from '../../src/storage/bitcask/scan.js';
 import type { WriteOperation } from '../../src/storage/engine.js';
-import type { FileHandle, FileSystem, OpenMode } from '../../src/storage/file-system.js';
 import { SimulatedFileSystem } from '../../src/storage/sim-file-system.js';
 import { Random } from '../../src/util/random.js';
+import { ProcessFileSystem } from '../helpers/process-file-system.js';
 
 /**
  * Randomized model-based test of Bitcask against plain Maps, on the simulated disk: puts,
@@ -33,80 +33,6 @@ const encoder = new TextEncoder();
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/**
- * One process lifetime's view of the simulated disk. A crash kills it, so a merge or hint
- * write still running in the dead engine cannot touch the files the next incarnation opens
- * (a real crash kills the process). Syncs take a macrotask so crashes land in their middle.
- */
-class IncarnationFileSystem implements FileSystem {
-  alive = true;
-  constructor(private readonly inner: SimulatedFileSystem) {}
-
-  private check(): void {
-    if (!this.alive) throw new PaxosStoreError('CLOSED', 'this incarnation crashed');
-  }
-
-  open(path: string, mode: OpenMode): FileHandle {
-    this.check();
-    const handle = this.inner.open(path, mode);
-    const check = (): void => this.check();
-    return {
-      path: handle.path,
-      size: () => handle.size(),
-      read: (buffer, offset, length, position) => handle.read(buffer, offset, length, position),
-      append: (data) => {
-        check();
-        return handle.append(data);
-      },
-      sync: async () => {
-        await tick();
-        check();
-        await handle.sync();
-      },
-      truncate: (length) => {
-        check();
-        handle.truncate(length);
-      },
-      close: () => handle.close(),
-    };
-  }
-  exists(path: string): boolean {
-    this.check();
-    return this.inner.exists(path);
-  }
-  readFile(path: string): Uint8Array {
-    this.check();
-    return this.inner.readFile(path);
-  }
-  async writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-    this.check();
-    await tick();
-    this.check();
-    await this.inner.writeFileAtomic(path, data);
-  }
-  rename(from: string, to: string): void {
-    this.check();
-    this.inner.rename(from, to);
-  }
-  remove(path: string): void {
-    this.check();
-    this.inner.remove(path);
-  }
-  list(directory: string): string[] {
-    this.check();
-    return this.inner.list(directory);
-  }
-  makeDirectory(directory: string): void {
-    this.check();
-    this.inner.makeDirectory(directory);
-  }
-  async syncDirectory(directory: string): Promise<void> {
-    this.check();
-    await tick();
-    this.check();
-    await this.inner.syncDirectory(directory);
-  }
-}
 
 type Value = string | null;
 interface Operation {
@@ -222,7 +148,7 @@ function readOne(engine: Bitcask, key: string): Value | 'CORRUPTION' {
 class Run {
   readonly random: Random;
   readonly disk = new SimulatedFileSystem();
-  world: IncarnationFileSystem;
+  world: ProcessFileSystem;
   engine!: Bitcask;
   readonly model = new Model();
   readonly options: BitcaskOptions;
@@ -237,7 +163,7 @@ class Run {
 
   constructor(readonly seed: number) {
     this.random = new Random(seed);
-    this.world = new IncarnationFileSystem(this.disk);
+    this.world = new ProcessFileSystem(this.disk);
     this.options = {
       directory: DIRECTORY,
       fileSizeBytesMax: this.random.pick([600, 2048, 8192]),
@@ -346,9 +272,9 @@ class Run {
 
   async crash(): Promise<void> {
     for (let wait = this.random.int(4); wait > 0; wait--) await tick();
-    this.world.alive = false;
+    this.world.kill();
     this.disk.crash(this.random.fork());
-    this.world = new IncarnationFileSystem(this.disk);
+    this.world = new ProcessFileSystem(this.disk);
     await this.open();
     const observed = readAll(this.engine);
     for (const [key, actual] of observed) {

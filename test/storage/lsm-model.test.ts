@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { PaxosStoreError } from '../../src/errors.js';
 import { compareBytes, type IterateOptions, type Snapshot, type WriteOperation } from '../../src/storage/engine.js';
-import { directoryOf, type FileHandle, type FileSystem, type OpenMode } from '../../src/storage/file-system.js';
 import { LsmTree, type LsmOptions } from '../../src/storage/lsm/index.js';
 import { SimulatedFileSystem } from '../../src/storage/sim-file-system.js';
 import { Random } from '../../src/util/random.js';
+import { ProcessFileSystem } from '../helpers/process-file-system.js';
 
 /**
  * Model-based test of the LSM tree: thousands of random operations per seed against a plain
@@ -29,76 +29,6 @@ function seedsFromEnvironment(): number[] {
   return Array.from({ length: Number.parseInt(text, 10) }, (_, index) => index + 1);
 }
 const STEPS = Number.parseInt(process.env.LSM_STEPS ?? '2500', 10);
-
-/** Forwards to the simulated disk until killed: a crashed process must not touch the rebooted disk. */
-class KillableFileSystem implements FileSystem {
-  killed = false;
-  constructor(private readonly inner: SimulatedFileSystem) {}
-  private check(): void {
-    if (this.killed) throw new PaxosStoreError('CLOSED', 'process was killed');
-  }
-  /** Handles whose fdatasync takes a turn of the event loop, so a crash can land between append and sync. */
-  open(path: string, mode: OpenMode): FileHandle {
-    this.check();
-    const handle = this.inner.open(path, mode);
-    const sync = handle.sync.bind(handle);
-    return Object.assign(Object.create(handle) as FileHandle, {
-      size: () => handle.size(),
-      read: (buffer: Uint8Array, offset: number, length: number, position: number) => handle.read(buffer, offset, length, position),
-      append: (data: Uint8Array) => handle.append(data),
-      truncate: (length: number) => handle.truncate(length),
-      close: () => handle.close(),
-      sync: async () => {
-        await new Promise((resolve) => setImmediate(resolve));
-        this.check();
-        await sync();
-      },
-    });
-  }
-  exists(path: string): boolean {
-    this.check();
-    return this.inner.exists(path);
-  }
-  readFile(path: string): Uint8Array {
-    this.check();
-    return this.inner.readFile(path);
-  }
-  /** Built from checked steps: the simulated disk's own version would finish its rename after a crash. */
-  async writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-    const temporary = `${path}.tmp`;
-    const handle = this.open(temporary, 'create');
-    try {
-      handle.append(data);
-      await handle.sync();
-    } finally {
-      handle.close();
-    }
-    this.rename(temporary, path);
-    await this.syncDirectory(directoryOf(path));
-  }
-  rename(from: string, to: string): void {
-    this.check();
-    this.inner.rename(from, to);
-  }
-  remove(path: string): void {
-    this.check();
-    this.inner.remove(path);
-  }
-  list(directory: string): string[] {
-    this.check();
-    return this.inner.list(directory);
-  }
-  makeDirectory(directory: string): void {
-    this.check();
-    this.inner.makeDirectory(directory);
-  }
-  async syncDirectory(directory: string): Promise<void> {
-    this.check();
-    await new Promise((resolve) => setImmediate(resolve));
-    this.check();
-    return this.inner.syncDirectory(directory);
-  }
-}
 
 function applyToModel(model: Model, operations: readonly WriteOperation[]): void {
   for (const operation of operations) {
@@ -133,7 +63,7 @@ function isDiskFault(error: unknown): boolean {
 class Harness {
   readonly random: Random;
   readonly disk = new SimulatedFileSystem();
-  private killable!: KillableFileSystem;
+  private killable!: ProcessFileSystem;
   tree!: LsmTree;
   model: Model = new Map();
   private readonly keys: Uint8Array[] = [];
@@ -178,7 +108,7 @@ class Harness {
   }
 
   async open(): Promise<void> {
-    this.killable = new KillableFileSystem(this.disk);
+    this.killable = new ProcessFileSystem(this.disk);
     this.tree = await LsmTree.open({ ...this.options, fileSystem: this.killable });
   }
 
@@ -277,7 +207,7 @@ class Harness {
     for (let ticks = random.int(6); ticks > 0; ticks--) await new Promise((resolve) => setImmediate(resolve));
     // An empty batch writes nothing and resolves at once: it says nothing about durability.
     const acknowledgedBeforeCrash = inFlight.map((write) => write.acknowledged && write.operations.length > 0);
-    this.killable.killed = true;
+    this.killable.kill();
     this.disk.crash(random.fork(), {
       tornTailProbability: random.float(),
       bitFlipProbability: random.float(),
