@@ -11,10 +11,6 @@ import type { PeerLinks } from '../transport/peer-links.js';
 
 type Kind = 'counter' | 'gauge';
 
-function family(type: Kind, name: string, help: string, value: number): FamilySnapshot {
-  return { type, name, help, series: [{ labels: {}, value }] };
-}
-
 /** Storage stats and how each is exported (name suffix, kind, help). */
 const storageStats: readonly [stat: string, name: string, kind: Kind, help: string][] = [
   ['keys', 'storage_keys', 'gauge', 'Live keys in the Bitcask keydir.'],
@@ -28,34 +24,40 @@ const storageStats: readonly [stat: string, name: string, kind: Kind, help: stri
   ['writeFailed', 'storage_write_failed', 'gauge', '1 while the last write failed (e.g. disk full).'],
 ];
 
+/** A counter or gauge read from a live object: [kind, name, help, value]. */
+type Reading = readonly [kind: Kind, name: string, help: string, value: number];
+
 export function collectShardMetrics(replica: Replica, links: PeerLinks<PeerMessage>, engine: Bitcask): MetricsSnapshot {
-  const families: FamilySnapshot[] = [];
   const counters = replica.counters;
-  families.push(
-    family('counter', 'paxosstore_consensus_requests_total', 'Client operations submitted to the consensus layer.', counters.requests),
-    family('counter', 'paxosstore_consensus_peer_messages_total', 'Peer messages received.', counters.peerMessages),
-    family('counter', 'paxosstore_consensus_peer_messages_rejected_total', 'Peer messages dropped as malformed or from a non-member.', counters.peerMessagesRejected),
-    family('counter', 'paxosstore_group_commits_total', 'Group commits (one fdatasync each).', counters.commits),
-    family('counter', 'paxosstore_group_commit_records_total', 'PaxosLog records written by group commits (÷ commits = batch size).', counters.recordsCommitted),
-    family('gauge', 'paxosstore_inflight_operations', 'Operations in flight in the scheduler.', replica.inFlight),
-  );
+  const peer = links.counters();
+  const readings: Reading[] = [
+    ['counter', 'consensus_requests_total', 'Client operations submitted to the consensus layer.', counters.requests],
+    ['counter', 'consensus_peer_messages_total', 'Peer messages received.', counters.peerMessages],
+    ['counter', 'consensus_peer_messages_rejected_total', 'Peer messages dropped as malformed or from a non-member.', counters.peerMessagesRejected],
+    ['counter', 'group_commits_total', 'Group commits (one fdatasync each).', counters.commits],
+    ['counter', 'group_commit_records_total', 'PaxosLog records written by group commits (÷ commits = batch size).', counters.recordsCommitted],
+    ['gauge', 'inflight_operations', 'Operations in flight in the scheduler.', replica.inFlight],
+    ['counter', 'peer_frames_sent_total', 'Frames written to peers.', peer.framesSent],
+    ['counter', 'peer_bytes_sent_total', 'Bytes written to peers.', peer.bytesSent],
+    ['counter', 'peer_messages_sent_total', 'Messages sent to peers (÷ frames = batch size).', peer.messagesSent],
+    ['counter', 'peer_frames_compressed_total', 'Frames sent lz4-compressed.', peer.framesCompressed],
+    ['counter', 'peer_frames_received_total', 'Frames received from peers.', peer.framesReceived],
+    ['counter', 'peer_bytes_received_total', 'Bytes received from peers.', peer.bytesReceived],
+    ['counter', 'peer_messages_dropped_total', 'Messages dropped by a full send queue.', peer.messagesDropped],
+    ['counter', 'peer_reconnects_total', 'Reconnect attempts to peers.', peer.reconnectAttempts],
+    ['counter', 'peer_auth_failures_total', 'Peer connections refused by authentication.', peer.authFailures],
+    ['counter', 'peer_malformed_frames_total', 'Peer connections dropped for malformed frames.', peer.malformedFrames],
+  ];
   const stats = engine.stats();
   for (const [stat, name, kind, help] of storageStats) {
-    if (stat in stats) families.push(family(kind, `paxosstore_${name}`, help, stats[stat]));
+    if (stat in stats) readings.push([kind, name, help, stats[stat]]);
   }
-  const peer = links.counters();
-  families.push(
-    family('counter', 'paxosstore_peer_frames_sent_total', 'Frames written to peers.', peer.framesSent),
-    family('counter', 'paxosstore_peer_bytes_sent_total', 'Bytes written to peers.', peer.bytesSent),
-    family('counter', 'paxosstore_peer_messages_sent_total', 'Messages sent to peers (÷ frames = batch size).', peer.messagesSent),
-    family('counter', 'paxosstore_peer_frames_compressed_total', 'Frames sent lz4-compressed.', peer.framesCompressed),
-    family('counter', 'paxosstore_peer_frames_received_total', 'Frames received from peers.', peer.framesReceived),
-    family('counter', 'paxosstore_peer_bytes_received_total', 'Bytes received from peers.', peer.bytesReceived),
-    family('counter', 'paxosstore_peer_messages_dropped_total', 'Messages dropped by a full send queue.', peer.messagesDropped),
-    family('counter', 'paxosstore_peer_reconnects_total', 'Reconnect attempts to peers.', peer.reconnectAttempts),
-    family('counter', 'paxosstore_peer_auth_failures_total', 'Peer connections refused by authentication.', peer.authFailures),
-    family('counter', 'paxosstore_peer_malformed_frames_total', 'Peer connections dropped for malformed frames.', peer.malformedFrames),
-  );
+  const families: FamilySnapshot[] = readings.map(([kind, name, help, value]) => ({
+    type: kind,
+    name: `paxosstore_${name}`,
+    help,
+    series: [{ labels: {}, value }],
+  }));
   families.push({
     type: 'counter',
     name: 'paxosstore_peer_frames_by_messages_total',

@@ -16,7 +16,7 @@ import { shardDirectory } from '../cluster/data-directory.js';
 import type { PeerMessage } from '../consensus/messages.js';
 import { Replica, engineStorage } from '../consensus/replica.js';
 import { PaxosStoreError } from '../errors.js';
-import { type ShardWorkerChannel as ShardWorkerChannelType, ShardWorkerChannel } from '../ipc/channel.js';
+import { ShardWorkerChannel } from '../ipc/channel.js';
 import { Bitcask, closeMergePool } from '../storage/bitcask/bitcask.js';
 import { PeerLinks } from '../transport/peer-links.js';
 import { Random } from '../util/random.js';
@@ -123,8 +123,7 @@ async function main(): Promise<void> {
     post({ type: 'metrics', snapshot: collectShardMetrics(replica, links!, engine) });
   }, METRICS_INTERVAL_MS);
 
-  let channel: ShardWorkerChannelType | undefined;
-  channel = new ShardWorkerChannel(buffers, {
+  const channel = new ShardWorkerChannel(buffers, {
     onRequest: (request) => withDeadline(replica.execute(request.key, request.operation, request.requestId), config.consensus.requestTimeoutMs),
     onShutdown: async () => {
       clearInterval(ticker);
