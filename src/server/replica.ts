@@ -8,6 +8,7 @@
  *             flushes and closes its Bitcask → exit 0. A second signal exits at once (the data
  *             on disk is always recoverable; only unacknowledged writes can be lost).
  */
+import { mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { ServerConfig } from '../cluster/config.js';
 import { lockDataDirectory, prepareDataDirectory } from '../cluster/data-directory.js';
@@ -89,8 +90,10 @@ function startShard(config: ServerConfig, index: number, registry: MetricsRegist
 /** Starts a replica in this process and resolves once it serves. */
 export async function startReplica(config: ServerConfig, onFatal: (reason: string) => void): Promise<RunningReplica> {
   const log = logger(config.replicaId);
-  const created = await prepareDataDirectory(config);
+  // Lock first: a second process must not even read or write the identity file.
+  mkdirSync(config.dataDir, { recursive: true });
   const unlock = lockDataDirectory(config.dataDir);
+  const created = await prepareDataDirectory(config);
   log(`${created === 'created' ? 'initialised' : 'opened'} data directory ${config.dataDir} (${config.shards} shards)`);
   await loadShardHasher();
   const registry = new MetricsRegistry();
