@@ -80,15 +80,15 @@ async function syncLatency(lease: boolean): Promise<{ p50Ticks: number; p99Ticks
 async function perEngineOverhead(): Promise<Record<string, ReturnType<ObserverEngine['snapshot']>>> {
   const cluster = await SimLogCluster.create(new Random(3), 3);
   const node = cluster.replica(1).node;
-  const store = node.store;
   const base = new BaseEngine(node, new VirtualLog(node));
+  const store = base.localStore;
   const observers: Record<string, ObserverEngine> = {};
   const observe = (name: string, engine: IEngine): ObserverEngine => {
     observers[name] = new ObserverEngine(`observer:${name}`, engine, store);
     return observers[name];
   };
   const aboveBase = observe('base', base);
-  const views = new ViewTrackingEngine(aboveBase, store, node.replicaId, node.replicaIds, () => base.appliedPosition);
+  const views = new ViewTrackingEngine(aboveBase, store, node.replicaId, node.replicaIds, () => base.flushedPosition);
   const doctor = new BrainDoctorEngine(observe('viewTracking', views), store);
   const batching = new BatchingEngine(observe('brainDoctor', doctor), store);
   const top = observe('batching', batching);

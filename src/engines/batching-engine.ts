@@ -1,19 +1,18 @@
 /**
  * BatchingEngine: many proposals → one log entry → one LocalStore transaction (group commit).
  * While one batch is in the log, new proposals queue; when it completes, everything queued (up to
- * `batchEntriesMax`) goes as the next batch. Each proposal applies in its own nested transaction,
- * so one proposal's exception drops only its own writes and comes back only to its own caller.
+ * `batchEntriesMax`) goes as the next batch. Each proposal applies in its own sub-transaction
+ * (the general nesting of transaction.ts), so one proposal's exception drops only its own writes
+ * and comes back only to its own caller.
  *
  *   batch entry body = [[headers₁, body₁], [headers₂, body₂], …]     header batch = count
  */
 import type { ReadView } from '../storage/engine.js';
-import { StoreTransaction } from './base-engine.js';
 import { LayeredEngine } from './layered-engine.js';
+import { type ApplyOutcome, applyOutcome } from './transaction.js';
 import type { IEngine, StackEntry, Transaction } from './types.js';
 
 const HEADER = 'batch';
-
-type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 interface Queued {
   readonly entry: StackEntry;
@@ -52,7 +51,7 @@ export class BatchingEngine extends LayeredEngine {
       this.batchesProposed++;
       try {
         const body = batch.map((queued) => [queued.entry.headers, queued.entry.body]);
-        const outcomes = (await this.lower.propose({ headers: { [HEADER]: batch.length }, body })) as Outcome[];
+        const outcomes = (await this.lower.propose({ headers: { [HEADER]: batch.length }, body })) as ApplyOutcome[];
         batch.forEach((queued, index) => {
           const outcome = outcomes[index];
           if (outcome.ok) queued.resolve(outcome.value);
@@ -66,22 +65,10 @@ export class BatchingEngine extends LayeredEngine {
   }
 
   protected override applyActive(transaction: Transaction, entry: StackEntry, position: number): unknown {
-    if (typeof entry.headers[HEADER] !== 'number' || !Array.isArray(entry.body)) return this.upper.apply(transaction, entry, position);
-    const outcomes: Outcome[] = [];
-    for (const [headers, body] of entry.body as [Record<string, unknown>, unknown][]) {
-      const nested = new StoreTransaction(transaction);
-      try {
-        const value = this.upper.apply(nested, { headers, body }, position);
-        for (const write of nested.operations()) {
-          if (write.type === 'put') transaction.put(write.key, write.value);
-          else transaction.delete(write.key);
-        }
-        outcomes.push({ ok: true, value });
-      } catch (error) {
-        outcomes.push({ ok: false, error });
-      }
-    }
-    return outcomes;
+    if (typeof entry.headers[HEADER] !== 'number' || !Array.isArray(entry.body)) return this.applyUpper(transaction, entry, position);
+    return (entry.body as [Record<string, unknown>, unknown][]).map(([headers, body]) =>
+      applyOutcome(transaction, (sub) => this.upper.apply(sub, { headers, body }, position)),
+    );
   }
 
   override postApply(entry: StackEntry, position: number): void {

@@ -38,6 +38,6 @@ export class BrainDoctorEngine extends LayeredEngine {
         else transaction.delete(new Uint8Array(key));
       }
     }
-    return this.upper.apply(transaction, entry, position);
+    return this.applyUpper(transaction, entry, position);
   }
 }

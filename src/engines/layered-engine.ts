@@ -10,10 +10,14 @@
  *   LocalStore key  E/enabled/<name>  →  msgpackr [position of the enable entry]
  *
  * Control entries (body null) reach the application too; applicators ignore a null body.
+ *
+ * Every call up the stack goes through `applyUpper`: the layer above runs in its own
+ * sub-transaction, so its exception rolls back only its writes (transaction.ts).
  */
 import { Packr } from 'msgpackr';
 import type { ReadView } from '../storage/engine.js';
 import { assert } from '../util/assert.js';
+import { applyInSubTransaction } from './transaction.js';
 import type { IApplicator, IEngine, ReadOnlySnapshot, StackEntry, Transaction } from './types.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -77,7 +81,7 @@ export abstract class LayeredEngine implements IEngine, IApplicator {
       transaction.put(this.enabledKey(), packr.pack([position]));
       this.enabledPosition = position;
     }
-    return this.enabled ? this.applyActive(transaction, entry, position) : this.upper.apply(transaction, entry, position);
+    return this.enabled ? this.applyActive(transaction, entry, position) : this.applyUpper(transaction, entry, position);
   }
 
   postApply(entry: StackEntry, position: number): void {
@@ -86,7 +90,12 @@ export abstract class LayeredEngine implements IEngine, IApplicator {
 
   /** The engine's own apply when enabled; the default passes through. */
   protected applyActive(transaction: Transaction, entry: StackEntry, position: number): unknown {
-    return this.upper.apply(transaction, entry, position);
+    return this.applyUpper(transaction, entry, position);
+  }
+
+  /** Applies `entry` in the layer above, inside a sub-transaction of `transaction`. */
+  protected applyUpper(transaction: Transaction, entry: StackEntry, position: number): unknown {
+    return applyInSubTransaction(transaction, (sub) => this.upper.apply(sub, entry, position));
   }
 
   private enabledKey(): Uint8Array {

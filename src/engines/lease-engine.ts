@@ -9,6 +9,9 @@
  * the lease expired on its clock; the holder stops reading locally `marginTicks` before expiry on
  * its own clock, counted from when it proposed (earlier than any other replica could see the
  * grant). Assumption: clocks advance at the same rate within the margin (ticks in the simulator).
+ * A stack instance reads locally only after one sync through the log or a granted acquire:
+ * applied state is flushed periodically, so a holder that restarts may have lost applied (and
+ * acknowledged) entries until it plays the log to its tail again.
  *
  *   header lease = { proposer } on every entry, or { acquire: [holder, epoch, startTick] }
  *   LocalStore key  E/lease  →  msgpackr [holder, epoch, startTick]
@@ -42,6 +45,8 @@ export interface LeaseOptions {
 
 export class LeaseEngine extends LayeredEngine {
   private lease: LeaseState = { holder: 0, epoch: 0, startTick: 0 };
+  /** Set by the first sync through the log (or granted acquire) of this instance (header comment). */
+  private playedToTail = false;
   localReads = 0;
   forwarded = 0;
 
@@ -83,6 +88,9 @@ export class LeaseEngine extends LayeredEngine {
     if (this.lease.holder !== this.replicaId && !this.leaseExpired()) return false;
     const acquire = [this.replicaId, this.lease.epoch, this.clock.now()];
     const granted = await this.lower.propose({ headers: { [HEADER]: { acquire } }, body: null });
+    // Played to our own grant: everything acknowledged before it is applied here, and after it
+    // only this instance's entries are accepted.
+    if (granted === true) this.playedToTail = true;
     return granted === true;
   }
 
@@ -96,11 +104,17 @@ export class LeaseEngine extends LayeredEngine {
   }
 
   override sync(): Promise<ReadOnlySnapshot> {
-    if (this.holdsValidLease()) {
+    if (this.playedToTail && this.holdsValidLease()) {
       this.localReads++;
       return Promise.resolve(this.localSnapshot());
     }
-    return super.sync();
+    return this.syncThroughLog();
+  }
+
+  private async syncThroughLog(): Promise<ReadOnlySnapshot> {
+    const snapshot = await super.sync();
+    this.playedToTail = true;
+    return snapshot;
   }
 
   protected override applyActive(transaction: Transaction, entry: StackEntry, position: number): unknown {
@@ -115,6 +129,6 @@ export class LeaseEngine extends LayeredEngine {
     if (header?.proposer !== undefined && this.lease.holder !== 0 && header.proposer !== this.lease.holder) {
       throw new PaxosStoreError('PRECONDITION_FAILED', `replica ${this.lease.holder} holds the lease`, { leaseHolder: this.lease.holder });
     }
-    return this.upper.apply(transaction, entry, position);
+    return this.applyUpper(transaction, entry, position);
   }
 }

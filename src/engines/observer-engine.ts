@@ -57,7 +57,7 @@ export class ObserverEngine extends LayeredEngine {
   protected override applyActive(transaction: Transaction, entry: StackEntry, position: number): unknown {
     const start = this.nowUs();
     try {
-      return this.upper.apply(transaction, entry, position);
+      return this.applyUpper(transaction, entry, position);
     } finally {
       this.record('apply', start);
     }

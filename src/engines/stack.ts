@@ -1,10 +1,13 @@
 /**
  * Assembles an engine stack over one replica of the shared log. Order, bottom to top:
  *
- *   BaseEngine → ViewTracking → LeaseEngine? → BrainDoctor → Batching? → Observer → application
+ *   BaseEngine → ViewTracking → LogBackup? → LeaseEngine? → BrainDoctor → Batching? → Observer → application
  *
- * Lease sits below Batching so a batch (one entry) is checked against the lease once; Observer
- * sits on top so it measures the whole stack as the application sees it.
+ * LogBackup sits right above ViewTracking: the trim it allows (the backed-up prefix) caps the one
+ * ViewTracking passes to BaseEngine, and its bids and completions are control entries that no
+ * lease check refuses. Lease sits below Batching so a batch (one entry) is checked against the
+ * lease once; Observer sits on top so it measures the whole stack as the application sees it.
+ * Engines read the applied state (BaseEngine.localStore), which includes unflushed entries.
  */
 import type { LogNode } from '../log/log-node.js';
 import { VirtualLog } from '../log/virtual-log.js';
@@ -12,6 +15,7 @@ import { BASE_ENGINE_DEFAULTS, BaseEngine, type BaseEngineOptions } from './base
 import { BatchingEngine } from './batching-engine.js';
 import { BrainDoctorEngine } from './brain-doctor-engine.js';
 import { LeaseEngine, type LeaseOptions } from './lease-engine.js';
+import { type BackupOptions, LogBackupEngine } from './log-backup-engine.js';
 import { ObserverEngine } from './observer-engine.js';
 import type { IApplicator, IEngine } from './types.js';
 import { ViewTrackingEngine } from './view-tracking-engine.js';
@@ -19,7 +23,9 @@ import { ViewTrackingEngine } from './view-tracking-engine.js';
 export interface StackOptions {
   readonly batching?: boolean;
   readonly lease?: LeaseOptions;
-  readonly base?: BaseEngineOptions;
+  /** Log backup to a directory (and trim only what is backed up). */
+  readonly backup?: BackupOptions;
+  readonly base?: Partial<BaseEngineOptions>;
   readonly nowUs?: () => number;
 }
 
@@ -27,6 +33,7 @@ export interface Stack {
   readonly log: VirtualLog;
   readonly base: BaseEngine;
   readonly views: ViewTrackingEngine;
+  readonly backup: LogBackupEngine | null;
   readonly lease: LeaseEngine | null;
   readonly doctor: BrainDoctorEngine;
   readonly batching: BatchingEngine | null;
@@ -35,11 +42,18 @@ export interface Stack {
 }
 
 export function buildStack(node: LogNode, applicator: IApplicator, options: StackOptions = {}): Stack {
-  const store = node.store;
   const log = new VirtualLog(node);
-  const base = new BaseEngine(node, log, options.base ?? BASE_ENGINE_DEFAULTS);
-  const views = new ViewTrackingEngine(base, store, node.replicaId, node.replicaIds, () => base.appliedPosition);
+  const baseOptions = { ...BASE_ENGINE_DEFAULTS, ...options.base };
+  const base = new BaseEngine(node, log, baseOptions);
+  const store = base.localStore;
+  const views = new ViewTrackingEngine(base, store, node.replicaId, node.replicaIds, () => base.flushedPosition, true, () => base.flush());
   let below: IEngine = views;
+  let backup: LogBackupEngine | null = null;
+  if (options.backup !== undefined) {
+    const deadline = () => node.clock.now() + baseOptions.timeoutTicks;
+    backup = new LogBackupEngine(below, store, node.replicaId, log, () => base.appliedPosition, options.backup, deadline);
+    below = backup;
+  }
   let lease: LeaseEngine | null = null;
   if (options.lease !== undefined) {
     lease = new LeaseEngine(below, store, node.replicaId, node.clock, () => base.localSnapshot(), options.lease);
@@ -54,5 +68,5 @@ export function buildStack(node: LogNode, applicator: IApplicator, options: Stac
   }
   const observer = new ObserverEngine('observer', below, store, options.nowUs);
   observer.registerUpcall(applicator);
-  return { log, base, views, lease, doctor, batching, observer, top: observer };
+  return { log, base, views, backup, lease, doctor, batching, observer, top: observer };
 }

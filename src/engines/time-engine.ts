@@ -22,12 +22,14 @@ const TIMER_PREFIX = encoder.encode('E/timer/');
 
 export class TimeEngine extends LayeredEngine {
   private readonly clocks = new Map<number, number>();
+  /** Pending timers: name → deadline (mirrors E/timer/…; the store is read once, at start). */
+  private readonly timers = new Map<string, number>();
   private readonly firedNow: string[] = [];
   readonly fired: { name: string; position: number }[] = [];
 
   constructor(
     lower: IEngine,
-    private readonly store: ReadView,
+    store: ReadView,
     private readonly replicaId: number,
     private readonly replicaIds: readonly number[],
     private readonly clock: { now(): number },
@@ -37,6 +39,9 @@ export class TimeEngine extends LayeredEngine {
     for (const id of replicaIds) {
       const stored = store.get(clockKey(id));
       if (stored !== undefined) this.clocks.set(id, (packr.unpack(stored) as [number])[0]);
+    }
+    for (const [key, value] of store.iterate({ prefix: TIMER_PREFIX })) {
+      this.timers.set(decoder.decode(key.subarray(TIMER_PREFIX.length)), (packr.unpack(value) as [number])[0]);
     }
   }
 
@@ -68,14 +73,19 @@ export class TimeEngine extends LayeredEngine {
       }
     }
     const timer = entry.headers[TIMER_HEADER];
-    if (Array.isArray(timer)) transaction.put(timerKey(timer[0] as string), packr.pack([timer[1]]));
-    const now = this.majorityTime();
-    for (const [key, value] of this.pendingTimers(transaction, timer as [string, number] | undefined)) {
-      if ((packr.unpack(value) as [number])[0] > now) continue;
-      transaction.delete(key);
-      this.firedNow.push(decoder.decode(key.subarray(TIMER_PREFIX.length)));
+    if (Array.isArray(timer) && typeof timer[0] === 'string' && typeof timer[1] === 'number') {
+      transaction.put(timerKey(timer[0]), packr.pack([timer[1]]));
+      this.timers.set(timer[0], timer[1]);
     }
-    return this.upper.apply(transaction, entry, position);
+    const now = this.majorityTime();
+    // Sorted by name: the firing order is the same on every replica, restarted or not.
+    const due = [...this.timers].filter(([, deadline]) => deadline <= now).map(([name]) => name);
+    for (const name of due.sort()) {
+      transaction.delete(timerKey(name));
+      this.timers.delete(name);
+      this.firedNow.push(name);
+    }
+    return this.applyUpper(transaction, entry, position);
   }
 
   override postApply(entry: StackEntry, position: number): void {
@@ -84,15 +94,6 @@ export class TimeEngine extends LayeredEngine {
       this.onFire(name, position);
     }
     super.postApply(entry, position);
-  }
-
-  /** Timers in the store plus the one this entry sets (not yet committed). */
-  private *pendingTimers(transaction: Transaction, added: [string, number] | undefined): Iterable<[Uint8Array, Uint8Array]> {
-    for (const [key] of this.store.iterate({ prefix: TIMER_PREFIX })) {
-      const value = transaction.get(key);
-      if (value !== undefined) yield [key, value];
-    }
-    if (added !== undefined && this.store.get(timerKey(added[0])) === undefined) yield [timerKey(added[0]), transaction.get(timerKey(added[0]))!];
   }
 }
 

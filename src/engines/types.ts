@@ -21,20 +21,35 @@ export interface StackEntry {
   readonly body: unknown;
 }
 
-/** One LocalStore transaction: every write of one entry commits atomically with the cursor. */
+/**
+ * One LocalStore transaction: every write of one entry commits atomically with the cursor. Each
+ * layer runs in its own sub-transaction (transaction.ts has the nesting rule).
+ */
 export interface Transaction {
   get(key: Uint8Array): Uint8Array | undefined;
   put(key: Uint8Array, value: Uint8Array): void;
   delete(key: Uint8Array): void;
+  /** A sub-transaction: it reads through this one; its writes reach this one only on commit. */
+  nested(): SubTransaction;
+}
+
+export interface SubTransaction extends Transaction {
+  commit(): void;
+  rollback(): void;
 }
 
 export interface IApplicator {
   /**
-   * Applies one entry inside `transaction`. Runs on the single apply loop, in log order, on every
-   * replica: it must be deterministic. What it returns (or throws) goes back to the proposer.
+   * Applies one entry inside `transaction` (this layer's own sub-transaction). Runs on the single
+   * apply loop, in log order, on every replica: it must be deterministic. What it returns (or
+   * throws) goes back to the proposer; a throw rolls back this layer's sub-transaction only.
    */
   apply(transaction: Transaction, entry: StackEntry, position: number): unknown;
-  /** After the transaction committed (state visible to readers). */
+  /**
+   * After the entry's transaction committed (its state is visible to readers, though not yet
+   * necessarily flushed to disk: after a crash the entry is applied again from the log, so what
+   * postApply does outside the LocalStore must tolerate running twice for one position).
+   */
   postApply(entry: StackEntry, position: number): void;
 }
 

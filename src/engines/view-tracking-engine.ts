@@ -1,12 +1,11 @@
 /**
- * ViewTrackingEngine: every proposal carries the proposer's applied position (applied = durable
- * here: each applied entry is one durable LocalStore batch), so every replica learns, at the same
- * log positions, how far each replica got. The log below the slowest replica's position is no
- * longer needed by anyone: that minimum, capped by what the layer above allows, is passed down
- * as the trim prefix.
+ * ViewTrackingEngine: every proposal carries the proposer's applied-and-flushed position (what it
+ * would not need to replay after a crash), so every replica learns, at the same log positions,
+ * how far each replica got. The log below the slowest replica's position is no longer needed by
+ * anyone: that minimum, capped by what the layer above allows, is passed down as the trim prefix.
  *
- *   header  views = [replicaId, appliedPosition]
- *   LocalStore key  E/view/<replicaId>  →  msgpackr [appliedPosition]
+ *   header  views = [replicaId, flushedPosition]
+ *   LocalStore key  E/view/<replicaId>  →  msgpackr [flushedPosition]
  */
 import { Packr } from 'msgpackr';
 import type { ReadView } from '../storage/engine.js';
@@ -26,9 +25,11 @@ export class ViewTrackingEngine extends LayeredEngine {
     store: ReadView,
     private readonly replicaId: number,
     private readonly replicaIds: readonly number[],
-    /** How far this replica has applied (BaseEngine.appliedPosition). */
-    private readonly appliedPosition: () => number,
+    /** How far this replica has applied and flushed (BaseEngine.flushedPosition). */
+    private readonly flushedPosition: () => number,
     startEnabled = true,
+    /** Makes the applied state durable (BaseEngine.flush) so a heartbeat reports all of it. */
+    private readonly flush: () => Promise<void> = () => Promise.resolve(),
   ) {
     super(HEADER, lower, store, startEnabled);
     for (const id of replicaIds) {
@@ -38,11 +39,12 @@ export class ViewTrackingEngine extends LayeredEngine {
   }
 
   override propose(entry: StackEntry): Promise<unknown> {
-    return super.propose(withHeader(entry, HEADER, [this.replicaId, this.appliedPosition()]));
+    return super.propose(withHeader(entry, HEADER, [this.replicaId, this.flushedPosition()]));
   }
 
   /** A control entry that only reports this replica's view (an idle replica must still report). */
   async heartbeat(): Promise<void> {
+    await this.flush();
     await this.propose({ headers: {}, body: null });
   }
 
@@ -65,7 +67,7 @@ export class ViewTrackingEngine extends LayeredEngine {
         transaction.put(viewKey(replicaId), packr.pack([applied]));
       }
     }
-    return this.upper.apply(transaction, entry, position);
+    return this.applyUpper(transaction, entry, position);
   }
 
   override postApply(entry: StackEntry, position: number): void {

@@ -6,7 +6,7 @@ import type { StackEntry } from '../../src/engines/types.js';
 import { ViewTrackingEngine } from '../../src/engines/view-tracking-engine.js';
 import type { PaxosStoreError } from '../../src/errors.js';
 import { VirtualLog } from '../../src/log/virtual-log.js';
-import { KvCluster } from './harness.js';
+import { KvCluster, localStoreDigest } from './harness.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -44,7 +44,7 @@ describe('ObserverEngine', () => {
     // Simulated microseconds = ticks, so the figures are deterministic.
     const node = cluster.sim.replica(1).node;
     const base = new BaseEngine(node, new VirtualLog(node));
-    const observer = new ObserverEngine('observer', base, node.store, () => world.now());
+    const observer = new ObserverEngine('observer', base, base.localStore, () => world.now());
     const applicator = new KvApplicator();
     observer.registerUpcall(applicator);
     const kv = new KvService(observer);
@@ -155,7 +155,7 @@ describe('two-phase upgrade', () => {
     const build = (id: number, withViews: boolean) => {
       const node = sim.replica(id).node;
       const base = new BaseEngine(node, new VirtualLog(node));
-      const views = withViews ? new ViewTrackingEngine(base, node.store, id, sim.replicaIds, () => base.appliedPosition, false) : null;
+      const views = withViews ? new ViewTrackingEngine(base, base.localStore, id, sim.replicaIds, () => base.flushedPosition, false) : null;
       const applicator = new KvApplicator();
       (views ?? base).registerUpcall(applicator);
       stacks.set(id, { kv: new KvService(views ?? base), views, base });
@@ -184,14 +184,9 @@ describe('two-phase upgrade', () => {
   });
 });
 
-async function digestsOf(cluster: KvCluster, stacks: Map<number, { kv: KvService }>): Promise<string[]> {
+async function digestsOf(cluster: KvCluster, stacks: Map<number, { kv: KvService; base: BaseEngine }>): Promise<string[]> {
   for (const { kv } of stacks.values()) await cluster.run(kv.execute('probe', { kind: 'get', consistency: 'linearizable' }));
   for (const { kv } of stacks.values()) await cluster.run(kv.execute('probe', { kind: 'get', consistency: 'linearizable' }));
-  return cluster.sim.replicaIds.map((id) => {
-    const parts: string[] = [];
-    for (const [key, value] of cluster.sim.replica(id).store.iterate()) {
-      if (key[0] !== 0x4c) parts.push(`${Buffer.from(key).toString('hex')}=${Buffer.from(value).toString('hex')}`);
-    }
-    return parts.join(',');
-  });
+  for (const { base } of stacks.values()) await cluster.run(base.flush());
+  return cluster.sim.replicaIds.map((id) => localStoreDigest(cluster.sim.replica(id).store));
 }

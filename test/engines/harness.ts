@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { KvApplicator, KvService } from '../../src/apps/kv/kv-applicator.js';
 import { buildStack, type Stack, type StackOptions } from '../../src/engines/stack.js';
 import { SimLogCluster } from '../../src/log/sim-cluster.js';
+import type { ReadView } from '../../src/storage/engine.js';
 import type { NetworkFaults } from '../../src/log/sim-world.js';
 import { Random } from '../../src/util/random.js';
 
@@ -51,18 +52,25 @@ export class KvCluster {
     return outcome.value as T;
   }
 
-  /** Plays every replica to the tail and returns a digest of each LocalStore outside the log's own keys. */
+  /**
+   * Plays every replica to the tail, flushes its applied state, and returns a digest of each
+   * LocalStore (the durable LsmTree itself) outside the log's own keys.
+   */
   async digests(): Promise<string[]> {
     for (const replica of this.replicas.values()) (await this.run(replica.stack.top.sync())).release();
     for (const replica of this.replicas.values()) (await this.run(replica.stack.top.sync())).release();
-    return this.sim.replicaIds.map((id) => {
-      const hash = createHash('sha256');
-      for (const [key, value] of this.sim.replica(id).store.iterate()) {
-        if (key[0] === 0x4c && key[1] === 0x2f) continue; // L/…: per-replica Paxos state, legitimately different
-        hash.update(key);
-        hash.update(value);
-      }
-      return hash.digest('hex');
-    });
+    for (const replica of this.replicas.values()) await this.run(replica.stack.base.flush());
+    return this.sim.replicaIds.map((id) => localStoreDigest(this.sim.replica(id).store));
   }
+}
+
+/** SHA-256 of every key and value of a LocalStore except L/… (per-replica Paxos state, legitimately different). */
+export function localStoreDigest(store: ReadView): string {
+  const hash = createHash('sha256');
+  for (const [key, value] of store.iterate()) {
+    if (key[0] === 0x4c && key[1] === 0x2f) continue;
+    hash.update(key);
+    hash.update(value);
+  }
+  return hash.digest('hex');
 }

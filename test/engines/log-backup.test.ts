@@ -22,11 +22,11 @@ describe('LogBackupEngine', () => {
   it('replicas back up disjoint segments, trim waits for backup, and a store restores to any position', async () => {
     const cluster = await SimLogCluster.create(new Random(8), 3);
     const backupFileSystem = new SimulatedFileSystem();
-    const target = { fileSystem: backupFileSystem, directory: '/backup', segmentPositions: 8 };
+    const target = { fileSystem: backupFileSystem, directory: '/backup', segmentPositions: 8, bidExpiryPositions: 1_000 };
     const replicas = cluster.replicas.map((replica) => {
       const log = new VirtualLog(replica.node);
       const base = new BaseEngine(replica.node, log);
-      const backup = new LogBackupEngine(base, replica.node.store, replica.replicaId, log, () => base.appliedPosition, target, () => cluster.world.now() + 5_000);
+      const backup = new LogBackupEngine(base, base.localStore, replica.replicaId, log, () => base.appliedPosition, target, () => cluster.world.now() + 5_000);
       backup.registerUpcall(new KvApplicator());
       return { base, backup, kv: new KvService(backup) };
     });

@@ -22,7 +22,7 @@ describe('SessionOrderEngine', () => {
     const cluster = await SimLogCluster.create(new Random(5), 3, { dropRate: 0.05, duplicateRate: 0, delayTicksMin: 1, delayTicksMax: 12 });
     const engines = cluster.replicas.map((replica) => {
       const base = new BaseEngine(replica.node, new VirtualLog(replica.node));
-      const sessions = new SessionOrderEngine(base, replica.node.store);
+      const sessions = new SessionOrderEngine(base, base.localStore);
       sessions.registerUpcall(new KvApplicator());
       return { base, sessions, kv: new KvService(sessions) };
     });
@@ -52,7 +52,7 @@ describe('TimeEngine', () => {
     const offsets = [0, 0, 10_000];
     const engines = cluster.replicas.map((replica, index) => {
       const base = new BaseEngine(replica.node, new VirtualLog(replica.node));
-      const time = new TimeEngine(base, replica.node.store, replica.replicaId, cluster.replicaIds, { now: () => cluster.world.now() + offsets[index] });
+      const time = new TimeEngine(base, base.localStore, replica.replicaId, cluster.replicaIds, { now: () => cluster.world.now() + offsets[index] });
       time.registerUpcall(new KvApplicator());
       return time;
     });
