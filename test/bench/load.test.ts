@@ -71,6 +71,19 @@ describe('latency statistics', () => {
     }
   });
 
+  it('time series: each interval keeps its own count and p99, also for a completion older than the current interval', () => {
+    const recorder = new LatencyRecorder(0, 3_000_000, 1_000_000);
+    // Interval 0: 100 × 1 ms; interval 2: 100 × 50 ms; then, late, one 900 ms completion in interval 1.
+    for (let i = 0; i < 100; i++) recorder.recordSuccess('read', 0, 1000);
+    for (let i = 0; i < 100; i++) recorder.recordSuccess('read', 2_000_000, 2_050_000);
+    recorder.recordSuccess('read', 100_000, 1_000_000);
+    const { timeSeries, total } = recorder.statistics(['read']);
+    expect(timeSeries.map((interval) => interval.throughputPerSecond)).toEqual([100, 1, 100]);
+    expect(timeSeries.map((interval) => interval.p99Ms)).toEqual([1, 900, 50]);
+    expect(total.count).toBe(201);
+    expect(total.latencyMs!.max).toBeCloseTo(900, -0.5);
+  });
+
   it('excludes warm-up operations and counts errors and timeouts separately', () => {
     const recorder = new LatencyRecorder(1_000_000, 2_000_000, 500_000);
     recorder.recordSuccess('read', 500_000, 600_000); // warm-up: not measured
