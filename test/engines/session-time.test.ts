@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { KvApplicator, KvService } from '../../src/apps/kv/kv-applicator.js';
 import { BaseEngine } from '../../src/engines/base-engine.js';
 import { SessionOrderEngine } from '../../src/engines/session-order-engine.js';
+import { applyOutcome, keyName, StoreTransaction } from '../../src/engines/transaction.js';
+import type { IApplicator, IEngine, ReadOnlySnapshot, StackEntry, Transaction } from '../../src/engines/types.js';
+import { PaxosStoreError } from '../../src/errors.js';
 import { TimeEngine } from '../../src/engines/time-engine.js';
 import { SimLogCluster } from '../../src/log/sim-cluster.js';
 import { VirtualLog } from '../../src/log/virtual-log.js';
@@ -42,6 +45,94 @@ describe('SessionOrderEngine', () => {
     }
     // The log did reorder some of them (otherwise this test shows nothing).
     expect(engines[0].sessions.filteredCount).toBeGreaterThan(0);
+  });
+});
+
+/** A lower engine that records proposals and settles them only when the test says so. */
+class RecordingEngine implements IEngine {
+  readonly proposals: { entry: StackEntry; reject(error: unknown): void }[] = [];
+
+  propose(entry: StackEntry): Promise<unknown> {
+    return new Promise((_, reject) => this.proposals.push({ entry, reject }));
+  }
+
+  sync(): Promise<ReadOnlySnapshot> {
+    return Promise.reject(new Error('not used'));
+  }
+
+  registerUpcall(): void {}
+  setTrimPrefix(): void {}
+}
+
+/** The application: returns `result-<name>`, throws for 'bad'. */
+class NamingApplicator implements IApplicator {
+  readonly applied: string[] = [];
+
+  apply(_transaction: Transaction, entry: StackEntry): unknown {
+    const name = entry.body as string;
+    this.applied.push(name);
+    if (name === 'bad') throw new PaxosStoreError('WRONG_TYPE', 'bad entry');
+    return `result-${name}`;
+  }
+
+  postApply(): void {}
+}
+
+describe('SessionOrderEngine completion from postApply', () => {
+  it('resolves a caller at the postApply of its in-order copy, re-proposes filtered and timed-out copies', async () => {
+    const lower = new RecordingEngine();
+    const state = new Map<string, Uint8Array>();
+    const store = { get: (key: Uint8Array) => state.get(keyName(key)), iterate: () => [][Symbol.iterator]() };
+    const engine = new SessionOrderEngine(lower, store);
+    const application = new NamingApplicator();
+    engine.registerUpcall(application);
+    // What BaseEngine does for one entry: apply in a transaction, commit, then postApply.
+    const applyAt = (proposal: number, position: number, beforePostApply: () => void = () => {}) => {
+      const entry = lower.proposals[proposal].entry;
+      const transaction = new StoreTransaction(store);
+      applyOutcome(transaction, (sub) => engine.apply(sub, entry, position));
+      for (const write of transaction.operations()) if (write.type === 'put') state.set(keyName(write.key), write.value);
+      beforePostApply();
+      engine.postApply(entry, position);
+    };
+    const settled: Record<string, unknown> = {};
+    const track = (name: string, promise: Promise<unknown>) =>
+      promise.then(
+        (value) => (settled[name] = value),
+        (error: unknown) => (settled[name] = error),
+      );
+    const session = engine.openSession('s');
+    const tracked = ['zero', 'one', 'bad'].map((name) => track(name, session.propose({ headers: {}, body: name })));
+    expect(lower.proposals.map(({ entry }) => entry.headers.session)).toEqual([['s', 0, 0], ['s', 1, 0], ['s', 2, 0]]);
+    // 'one' lands first: filtered, and its postApply proposes attempt 1.
+    applyAt(1, 10);
+    expect(lower.proposals[3].entry.headers.session).toEqual(['s', 1, 1]);
+    // 'zero' lands: the caller completes at postApply, with the apply result.
+    applyAt(0, 11, () => expect(settled.zero).toBeUndefined());
+    await Promise.resolve();
+    expect(settled.zero).toBe('result-zero');
+    // The first copy of 'one' arrives again (a duplicate from the log): now in order, it completes the caller.
+    applyAt(1, 12);
+    await Promise.resolve();
+    expect(settled.one).toBe('result-one');
+    // Attempt 1 of 'one' is now behind: filtered, applied nowhere, nothing re-proposed.
+    const proposalsBefore = lower.proposals.length;
+    applyAt(3, 13);
+    expect(lower.proposals.length).toBe(proposalsBefore);
+    // 'bad' lands in order; the application's exception rejects its caller.
+    applyAt(2, 14);
+    await Promise.all(tracked);
+    expect((settled.bad as PaxosStoreError).code).toBe('WRONG_TYPE');
+    expect(application.applied).toEqual(['zero', 'one', 'bad']);
+    // An indeterminate failure (TIMEOUT) of the latest attempt proposes it again; another error fails the caller.
+    const three = track('three', session.propose({ headers: {}, body: 'three' }));
+    lower.proposals.at(-1)!.reject(new PaxosStoreError('TIMEOUT', 'append timed out'));
+    await Promise.resolve();
+    expect(lower.proposals.at(-1)!.entry.headers.session).toEqual(['s', 3, 1]);
+    lower.proposals.at(-1)!.reject(new PaxosStoreError('IO_ERROR', 'disk failed'));
+    await three;
+    expect((settled.three as PaxosStoreError).code).toBe('IO_ERROR');
+    expect(engine.reproposals).toBe(2);
   });
 });
 
