@@ -143,8 +143,9 @@ export class BaseEngine implements IEngine {
     return this.localStore.snapshot();
   }
 
+  /** The latest allowance wins (an engine above may lower it, e.g. LogBackup below a view). */
   setTrimPrefix(position: number): void {
-    this.trimAllowed = Math.max(this.trimAllowed, position);
+    this.trimAllowed = position;
   }
 
   /** Makes everything applied so far durable in the LocalStore (queued on the apply loop). */
