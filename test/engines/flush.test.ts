@@ -13,19 +13,13 @@ import type { IterateOptions, WriteOperation } from '../../src/storage/engine.js
 import { LsmTree } from '../../src/storage/lsm/index.js';
 import { SimulatedFileSystem } from '../../src/storage/sim-file-system.js';
 import { Random } from '../../src/util/random.js';
-import { KvCluster } from './harness.js';
+import { KvCluster, runInSimulation as run } from './harness.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const set = (value: string): KeyOperation => ({ kind: 'set', value: encoder.encode(value) });
 const get: KeyOperation = { kind: 'get', consistency: 'linearizable' };
 
-async function run<T>(cluster: SimLogCluster, promise: Promise<T>): Promise<T> {
-  const outcome = await cluster.world.runFor(promise, 50_000);
-  if (!outcome.settled) throw new Error('did not settle');
-  if (outcome.error !== undefined) throw outcome.error;
-  return outcome.value as T;
-}
 
 describe('AppliedState', () => {
   it('reads and iterates like a plain Map of its staged and flushed writes (model test)', async () => {

@@ -45,11 +45,8 @@ export class KvCluster {
   }
 
   /** Runs `promise` in simulated time; fails the test when it does not settle. */
-  async run<T>(promise: Promise<T>, ticksMax = 20_000): Promise<T> {
-    const outcome = await this.world.runFor(promise, ticksMax);
-    if (!outcome.settled) throw new Error(`did not settle within ${ticksMax} ticks`);
-    if (outcome.error !== undefined) throw outcome.error;
-    return outcome.value as T;
+  run<T>(promise: Promise<T>, ticksMax = 20_000): Promise<T> {
+    return runInSimulation(this.sim, promise, ticksMax);
   }
 
   /**
@@ -73,4 +70,12 @@ export function localStoreDigest(store: ReadView): string {
     hash.update(value);
   }
   return hash.digest('hex');
+}
+
+/** Runs `promise` in the cluster's simulated time; fails the test when it does not settle. */
+export async function runInSimulation<T>(cluster: SimLogCluster, promise: Promise<T>, ticksMax = 50_000): Promise<T> {
+  const outcome = await cluster.world.runFor(promise, ticksMax);
+  if (!outcome.settled) throw new Error(`did not settle within ${ticksMax} ticks`);
+  if (outcome.error !== undefined) throw outcome.error;
+  return outcome.value as T;
 }

@@ -7,17 +7,11 @@ import { VirtualLog } from '../../src/log/virtual-log.js';
 import { LsmTree } from '../../src/storage/lsm/index.js';
 import { SimulatedFileSystem } from '../../src/storage/sim-file-system.js';
 import { Random } from '../../src/util/random.js';
-import { KvCluster } from './harness.js';
+import { KvCluster, runInSimulation as run } from './harness.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-async function run<T>(cluster: SimLogCluster, promise: Promise<T>): Promise<T> {
-  const outcome = await cluster.world.runFor(promise, 50_000);
-  if (!outcome.settled) throw new Error('did not settle');
-  if (outcome.error !== undefined) throw outcome.error;
-  return outcome.value as T;
-}
 
 describe('LogBackupEngine', () => {
   it('replicas back up disjoint segments, trim waits for backup, and a store restores to any position', async () => {

@@ -10,6 +10,7 @@ import { PaxosStoreError } from '../../src/errors.js';
 import { SimLogCluster } from '../../src/log/sim-cluster.js';
 import { VirtualLog } from '../../src/log/virtual-log.js';
 import { Random } from '../../src/util/random.js';
+import { runInSimulation as run } from './harness.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const encoder = new TextEncoder();
@@ -115,9 +116,3 @@ describe('nested sub-transactions', () => {
   });
 });
 
-async function run<T>(cluster: SimLogCluster, promise: Promise<T>): Promise<T> {
-  const outcome = await cluster.world.runFor(promise, 50_000);
-  if (!outcome.settled) throw new Error('did not settle');
-  if (outcome.error !== undefined) throw outcome.error;
-  return outcome.value as T;
-}

@@ -9,16 +9,11 @@ import { TimeEngine } from '../../src/engines/time-engine.js';
 import { SimLogCluster } from '../../src/log/sim-cluster.js';
 import { VirtualLog } from '../../src/log/virtual-log.js';
 import { Random } from '../../src/util/random.js';
+import { runInSimulation as run } from './harness.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-async function run<T>(cluster: SimLogCluster, promise: Promise<T>): Promise<T> {
-  const outcome = await cluster.world.runFor(promise, 50_000);
-  if (!outcome.settled) throw new Error('did not settle');
-  if (outcome.error !== undefined) throw outcome.error;
-  return outcome.value as T;
-}
 
 describe('SessionOrderEngine', () => {
   it('pipelined proposals of a session apply in issue order although the log reorders them', async () => {
