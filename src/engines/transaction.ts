@@ -34,31 +34,32 @@ export function keyName(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }
 
-/** Writes buffered over a read source (the applied state, or a parent transaction); reads see them first. */
+/**
+ * Writes buffered over a read source (the applied state, or a parent transaction); reads see them
+ * first. Most layers write nothing for most entries, so the write Map is created on first write.
+ */
 export class StoreTransaction implements SubTransaction {
-  private writes = new Map<string, WriteOperation>();
+  private writes: Map<string, WriteOperation> | null = null;
   private finished = false;
 
   constructor(
     private readonly base: { get(key: Uint8Array): Uint8Array | undefined },
     /** Where `commit` sends the writes (null: the owner takes them with `operations()`). */
-    private readonly parent: Transaction | null = null,
+    private readonly parent: StoreTransaction | null = null,
   ) {}
 
   get(key: Uint8Array): Uint8Array | undefined {
-    const write = this.writes.get(keyName(key));
+    const write = this.writes?.get(keyName(key));
     if (write !== undefined) return write.type === 'put' ? write.value : undefined;
     return this.base.get(key);
   }
 
   put(key: Uint8Array, value: Uint8Array): void {
-    assert(!this.finished, 'no write after commit or rollback');
-    this.writes.set(keyName(key), { type: 'put', key, value });
+    this.write({ type: 'put', key, value });
   }
 
   delete(key: Uint8Array): void {
-    assert(!this.finished, 'no write after commit or rollback');
-    this.writes.set(keyName(key), { type: 'delete', key });
+    this.write({ type: 'delete', key });
   }
 
   nested(): SubTransaction {
@@ -69,21 +70,34 @@ export class StoreTransaction implements SubTransaction {
   commit(): void {
     assert(this.parent !== null && !this.finished, 'commit once, into a parent');
     this.finished = true;
-    for (const write of this.writes.values()) {
-      if (write.type === 'put') this.parent.put(write.key, write.value);
-      else this.parent.delete(write.key);
-    }
+    if (this.writes !== null) this.parent.absorb(this.writes);
   }
 
   rollback(): void {
     assert(!this.finished, 'roll back once');
     this.finished = true;
-    this.writes = new Map();
+    this.writes = null;
   }
 
   /** The writes of a top-level transaction, for one LocalStore batch. */
   operations(): WriteOperation[] {
-    return [...this.writes.values()];
+    return this.writes === null ? [] : [...this.writes.values()];
+  }
+
+  private write(operation: WriteOperation): void {
+    assert(!this.finished, 'no write after commit or rollback');
+    this.writes ??= new Map();
+    this.writes.set(keyName(operation.key), operation);
+  }
+
+  /** A committed sub-transaction's writes, already keyed by name. */
+  private absorb(writes: ReadonlyMap<string, WriteOperation>): void {
+    assert(!this.finished, 'no write after commit or rollback');
+    if (this.writes === null) {
+      this.writes = new Map(writes);
+      return;
+    }
+    for (const [name, operation] of writes) this.writes.set(name, operation);
   }
 }
 
