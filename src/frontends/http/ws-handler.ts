@@ -14,7 +14,7 @@
  * - messages above `wsFrameBytesMax` are refused by uWS itself, which closes the connection.
  * Nothing on one connection affects another.
  */
-import type { KeyOperation, RequestId } from '../../api/operations.js';
+import type { KeyOperation, KeyResult, RequestId } from '../../api/operations.js';
 import { PaxosStoreError } from '../../errors.js';
 import type { Counter, MetricFamily, MetricsRegistry } from '../../metrics/registry.js';
 import type { RequestMetrics } from '../../metrics/request-metrics.js';
@@ -29,7 +29,9 @@ import {
   parseClientFrame,
   type ServerFrame,
   toWireError,
+  type WireItem,
 } from './ws-protocol.js';
+import { decodeClientFrameFast, encodeServerFrameFast } from './ws-wire.js';
 
 export interface WsContext {
   readonly router: Router;
@@ -40,6 +42,8 @@ export interface WsContext {
 
 /** State of one connection, kept as uWS user data. */
 export interface WsConnection {
+  /** Set at open; only touched while `closed` is false (a closed uWS socket throws on any use). */
+  socket: UwsWebSocket<WsConnection> | undefined;
   inFlight: number;
   closed: boolean;
   /** Requests waiting for the send buffer to drain below the high-water mark. */
@@ -63,6 +67,9 @@ export class WsFrontend {
   /** Open sockets, to close them on shutdown. */
   readonly sockets = new Set<UwsWebSocket<WsConnection>>();
   private readonly problems: MetricFamily<Counter>;
+  /** Connections with replies in their outbox; all flushed by one setImmediate per turn. */
+  private readonly flushQueue: WsConnection[] = [];
+  private readonly flushAll = (): void => this.flushQueued();
 
   constructor(
     private readonly context: WsContext,
@@ -97,7 +104,7 @@ export class WsFrontend {
       upgrade: (res, req, context) => {
         // Copy the handshake headers now: `req` is gone once this handler returns.
         res.upgrade<WsConnection>(
-          { inFlight: 0, closed: false, parked: [], outbox: [], outboxBytes: 0, replyBytesAverage: 1024 },
+          { socket: undefined, inFlight: 0, closed: false, parked: [], outbox: [], outboxBytes: 0, replyBytesAverage: 1024 },
           req.getHeader('sec-websocket-key'),
           req.getHeader('sec-websocket-protocol'),
           req.getHeader('sec-websocket-extensions'),
@@ -105,6 +112,7 @@ export class WsFrontend {
         );
       },
       open: (socket) => {
+        socket.getUserData().socket = socket;
         this.sockets.add(socket);
       },
       message: (socket, message) => {
@@ -119,6 +127,7 @@ export class WsFrontend {
       close: (socket) => {
         const connection = socket.getUserData();
         connection.closed = true;
+        connection.socket = undefined;
         connection.parked.length = 0;
         this.sockets.delete(socket);
       },
@@ -126,40 +135,47 @@ export class WsFrontend {
   }
 
   private onMessage(socket: UwsWebSocket<WsConnection>, message: ArrayBuffer): void {
-    let decoded: unknown;
-    try {
-      // Decoded synchronously: `message` is neutered when this handler returns (copyBuffers keeps the fields).
-      decoded = decodeMsgpack(new Uint8Array(message));
-    } catch (error) {
-      this.countProblem('malformed_msgpack');
-      socket.end(CLOSE_INVALID_PAYLOAD, closeReason(error));
-      return;
-    }
-    const parsed = parseClientFrame(decoded);
-    if (!parsed.ok) {
-      if (parsed.id === null) {
-        this.countProblem('missing_id');
-        socket.end(CLOSE_INVALID_PAYLOAD, closeReason(parsed.error));
-      } else {
-        this.countProblem('invalid_request');
-        this.send(socket, socket.getUserData(), { id: parsed.id, ok: false, error: toWireError(parsed.error) });
-      }
-      return;
-    }
+    // Decoded synchronously: `message` is neutered when this handler returns (both decoders copy
+    // the binaries they keep). Most requests take the hand-written path; the rest, and every
+    // malformed frame, the generic decoder and parser, which say what is wrong.
+    const bytes = new Uint8Array(message);
+    const frame = decodeClientFrameFast(bytes) ?? this.decodeGeneric(socket, bytes);
+    if (frame === undefined) return;
     const connection = socket.getUserData();
-    const { frame } = parsed;
     if (connection.inFlight >= this.context.limits.wsInFlightMax) {
       const error = new PaxosStoreError('OVERLOADED', `more than ${this.context.limits.wsInFlightMax} requests in flight`);
       this.context.metrics.record('ws', frame.op, 'OVERLOADED', 0);
-      this.send(socket, connection, { id: frame.id, ok: false, error: toWireError(error) });
+      this.send(connection, { id: frame.id, ok: false, error: toWireError(error) });
       return;
     }
     connection.inFlight += 1;
     if (connection.parked.length > 0 || projectedUnsentBytes(socket, connection) > this.context.limits.wsSendHighWaterBytes) {
       connection.parked.push(frame);
     } else {
-      this.start(socket, frame);
+      this.start(connection, frame);
     }
+  }
+
+  /** The frame, or undefined after answering a bad one (an error reply, or closing the connection). */
+  private decodeGeneric(socket: UwsWebSocket<WsConnection>, bytes: Uint8Array): ClientFrame | undefined {
+    let decoded: unknown;
+    try {
+      decoded = decodeMsgpack(bytes);
+    } catch (error) {
+      this.countProblem('malformed_msgpack');
+      socket.end(CLOSE_INVALID_PAYLOAD, closeReason(error));
+      return undefined;
+    }
+    const parsed = parseClientFrame(decoded);
+    if (parsed.ok) return parsed.frame;
+    if (parsed.id === null) {
+      this.countProblem('missing_id');
+      socket.end(CLOSE_INVALID_PAYLOAD, closeReason(parsed.error));
+    } else {
+      this.countProblem('invalid_request');
+      this.send(socket.getUserData(), { id: parsed.id, ok: false, error: toWireError(parsed.error) });
+    }
+    return undefined;
   }
 
   private onDrain(socket: UwsWebSocket<WsConnection>): void {
@@ -169,40 +185,57 @@ export class WsFrontend {
       connection.parked.length > 0 &&
       projectedUnsentBytes(socket, connection) <= this.context.limits.wsSendHighWaterBytes
     ) {
-      this.start(socket, connection.parked.shift()!);
+      this.start(connection, connection.parked.shift()!);
     }
   }
 
-  private start(socket: UwsWebSocket<WsConnection>, frame: ClientFrame): void {
+  private start(connection: WsConnection, frame: ClientFrame): void {
     const startedMs = performance.now();
-    // Captured now: touching a closed uWS socket (even getUserData) throws.
-    const connection = socket.getUserData();
-    executeFrame(this.context, frame).then((reply) => {
-      connection.inFlight -= 1;
-      const outcome = reply.ok ? 'ok' : reply.error.code;
-      this.context.metrics.record('ws', frame.op, outcome, (performance.now() - startedMs) * 1000);
-      this.send(socket, connection, reply);
-    });
+    let pending: Promise<Outcome>;
+    try {
+      pending = executeFrame(this.context, frame);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    pending.then(
+      (outcome) => this.complete(connection, frame.op, startedMs, replyOf(frame, outcome)),
+      (error: unknown) => this.complete(connection, frame.op, startedMs, { id: frame.id, ok: false, error: toWireError(error) }),
+    );
+  }
+
+  private complete(connection: WsConnection, op: ClientFrame['op'], startedMs: number, reply: ServerFrame): void {
+    connection.inFlight -= 1;
+    this.context.metrics.record('ws', op, reply.ok ? 'ok' : reply.error.code, (performance.now() - startedMs) * 1000);
+    this.send(connection, reply);
   }
 
   /**
-   * Queues a reply; the connection's replies of one event-loop turn are written together in one
-   * cork (one syscall) by flush(), which runs after the turn's router completions.
+   * Queues a reply; the replies of one event-loop turn are written together, one cork (one
+   * syscall) per connection, by a single setImmediate that runs after the turn's router completions.
    */
-  private send(socket: UwsWebSocket<WsConnection>, connection: WsConnection, reply: ServerFrame): void {
+  private send(connection: WsConnection, reply: ServerFrame): void {
     if (connection.closed) return;
-    const bytes = encodeFrame(reply);
+    const bytes = encodeServerFrameFast(reply) ?? encodeFrame(reply);
     connection.outbox.push(bytes);
     connection.outboxBytes += bytes.length;
     connection.replyBytesAverage += (bytes.length - connection.replyBytesAverage) / 8;
-    if (connection.outbox.length === 1) setImmediate(() => this.flush(socket, connection));
+    if (connection.outbox.length > 1) return;
+    this.flushQueue.push(connection);
+    if (this.flushQueue.length === 1) setImmediate(this.flushAll);
   }
 
-  private flush(socket: UwsWebSocket<WsConnection>, connection: WsConnection): void {
+  private flushQueued(): void {
+    // A flush may start parked requests, whose replies (if synchronous) queue for the next turn.
+    const connections = this.flushQueue.splice(0);
+    for (const connection of connections) this.flush(connection);
+  }
+
+  private flush(connection: WsConnection): void {
     const replies = connection.outbox;
     connection.outbox = [];
     connection.outboxBytes = 0;
-    if (connection.closed) return;
+    const socket = connection.socket;
+    if (connection.closed || socket === undefined) return;
     let dropped = false;
     socket.cork(() => {
       for (const bytes of replies) {
@@ -238,34 +271,38 @@ function projectedUnsentBytes(socket: UwsWebSocket<WsConnection>, connection: Ws
   return socket.getBufferedAmount() + connection.outboxBytes + executing * connection.replyBytesAverage;
 }
 
-/** Runs one request against the router; never rejects (errors become error replies). */
-async function executeFrame(context: WsContext, frame: ClientFrame): Promise<ServerFrame> {
-  try {
-    checkFrameLimits(frame, context.limits);
-    switch (frame.op) {
-      case 'ping':
-        return { id: frame.id, ok: true };
-      case 'mget': {
-        const calls = frame.keys.map((key) => ({
-          key,
-          operation: { kind: 'get', consistency: frame.consistency ?? 'linearizable' } as const,
-        }));
-        return { id: frame.id, ok: true, results: await executeMany(context.router, calls, context.requestIds.next()) };
-      }
-      case 'mset': {
-        const calls = frame.entries.map(([key, value]) => ({ key, operation: { kind: 'set', value } as const }));
-        const requestId = frame.requestId ?? context.requestIds.next(Math.max(1, calls.length));
-        return { id: frame.id, ok: true, results: await executeMany(context.router, calls, requestId) };
-      }
-      default: {
-        const requestId: RequestId = frame.requestId ?? context.requestIds.next();
-        const result = await context.router.execute(frame.key, keyOperation(frame), requestId);
-        return { id: frame.id, ok: true, result };
-      }
+/** What a request yields: one key's result, a multi-key request's items, or nothing (ping). */
+type Outcome = KeyResult | WireItem[] | undefined;
+
+/** Runs one request against the router; a bad request or a router failure rejects (or throws). */
+function executeFrame(context: WsContext, frame: ClientFrame): Promise<Outcome> {
+  checkFrameLimits(frame, context.limits);
+  switch (frame.op) {
+    case 'ping':
+      return Promise.resolve(undefined);
+    case 'mget': {
+      const calls = frame.keys.map((key) => ({
+        key,
+        operation: { kind: 'get', consistency: frame.consistency ?? 'linearizable' } as const,
+      }));
+      return executeMany(context.router, calls, context.requestIds.next());
     }
-  } catch (error) {
-    return { id: frame.id, ok: false, error: toWireError(error) };
+    case 'mset': {
+      const calls = frame.entries.map(([key, value]) => ({ key, operation: { kind: 'set', value } as const }));
+      const requestId = frame.requestId ?? context.requestIds.next(Math.max(1, calls.length));
+      return executeMany(context.router, calls, requestId);
+    }
+    default: {
+      const requestId: RequestId = frame.requestId ?? context.requestIds.next();
+      return context.router.execute(frame.key, keyOperation(frame), requestId);
+    }
   }
+}
+
+function replyOf(frame: ClientFrame, outcome: Outcome): ServerFrame {
+  if (outcome === undefined) return { id: frame.id, ok: true };
+  if (Array.isArray(outcome)) return { id: frame.id, ok: true, results: outcome };
+  return { id: frame.id, ok: true, result: outcome as KeyResult };
 }
 
 function keyOperation(frame: Extract<ClientFrame, { key: Uint8Array }>): KeyOperation {
@@ -286,25 +323,42 @@ function keyOperation(frame: Extract<ClientFrame, { key: Uint8Array }>): KeyOper
 }
 
 function checkFrameLimits(frame: ClientFrame, limits: HttpLimits): void {
-  const keys: Uint8Array[] = [];
-  const values: Uint8Array[] = [];
-  if ('key' in frame) keys.push(frame.key);
-  if ('value' in frame) values.push(frame.value);
-  if (frame.op === 'mget') keys.push(...frame.keys);
-  if (frame.op === 'mset') for (const [key, value] of frame.entries) keys.push(key) && values.push(value);
-  if ((frame.op === 'mget' || frame.op === 'mset') && keys.length > limits.batchItemsMax) {
-    throw new PaxosStoreError('REQUEST_TOO_LARGE', `at most ${limits.batchItemsMax} keys per ${frame.op}`);
+  switch (frame.op) {
+    case 'ping':
+      return;
+    case 'mget':
+      checkItemCount(frame.keys.length, frame.op, limits);
+      for (const key of frame.keys) checkKey(key, limits);
+      return;
+    case 'mset':
+      checkItemCount(frame.entries.length, frame.op, limits);
+      for (const [key] of frame.entries) checkKey(key, limits);
+      for (const [, value] of frame.entries) checkValue(value, limits);
+      return;
+    case 'set':
+    case 'append':
+      checkKey(frame.key, limits);
+      checkValue(frame.value, limits);
+      return;
+    default:
+      checkKey(frame.key, limits);
   }
-  for (const key of keys) {
-    if (key.length === 0) throw new PaxosStoreError('INVALID_ARGUMENT', 'empty key');
-    if (key.length > limits.keyBytesMax) {
-      throw new PaxosStoreError('KEY_TOO_LARGE', `key is ${key.length} bytes; the limit is ${limits.keyBytesMax}`);
-    }
+}
+
+function checkItemCount(count: number, op: string, limits: HttpLimits): void {
+  if (count > limits.batchItemsMax) throw new PaxosStoreError('REQUEST_TOO_LARGE', `at most ${limits.batchItemsMax} keys per ${op}`);
+}
+
+function checkKey(key: Uint8Array, limits: HttpLimits): void {
+  if (key.length === 0) throw new PaxosStoreError('INVALID_ARGUMENT', 'empty key');
+  if (key.length > limits.keyBytesMax) {
+    throw new PaxosStoreError('KEY_TOO_LARGE', `key is ${key.length} bytes; the limit is ${limits.keyBytesMax}`);
   }
-  for (const value of values) {
-    if (value.length > limits.valueBytesMax) {
-      throw new PaxosStoreError('VALUE_TOO_LARGE', `value is ${value.length} bytes; the limit is ${limits.valueBytesMax}`);
-    }
+}
+
+function checkValue(value: Uint8Array, limits: HttpLimits): void {
+  if (value.length > limits.valueBytesMax) {
+    throw new PaxosStoreError('VALUE_TOO_LARGE', `value is ${value.length} bytes; the limit is ${limits.valueBytesMax}`);
   }
 }
 
