@@ -19,7 +19,7 @@
  *   LocalStore key  E/session/<sessionId>  →  msgpackr [nextSequence]
  *
  * A session lives on one stack instance (its waiters are local); a replica that restarts loses
- * its sessions' waiters, not their effects.
+ * its sessions' waiters, not their effects, and continues a session with `resumeSession`.
  */
 import { Packr } from 'msgpackr';
 import { PaxosStoreError } from '../errors.js';
@@ -63,9 +63,24 @@ export class SessionOrderEngine extends LayeredEngine {
     super(HEADER, lower, store, startEnabled);
   }
 
-  /** A client session; its proposals apply in the order of `propose` calls. */
+  /** A new client session; its proposals apply in the order of `propose` calls. */
   openSession(sessionId: string): Session {
-    return new Session(this, sessionId);
+    return new Session(this, sessionId, 0);
+  }
+
+  /**
+   * Continues a session after a restart: plays the log to its tail and starts at the sequence the
+   * log expects next. A copy the previous incarnation left in flight may still land after this
+   * read; the new entry with that sequence then fails with PRECONDITION_FAILED (already applied).
+   */
+  async resumeSession(sessionId: string): Promise<Session> {
+    const snapshot = await this.sync();
+    try {
+      const stored = snapshot.get(sessionKey(sessionId));
+      return new Session(this, sessionId, stored === undefined ? 0 : (packr.unpack(stored) as [number])[0]);
+    } finally {
+      snapshot.release();
+    }
   }
 
   /** Proposes `entry` as `sequence` of `sessionId`; resolves at the postApply of its in-order copy. */
@@ -167,11 +182,10 @@ export class SessionOrderEngine extends LayeredEngine {
 }
 
 export class Session {
-  private nextSequence = 0;
-
   constructor(
     private readonly engine: SessionOrderEngine,
     readonly sessionId: string,
+    private nextSequence: number,
   ) {}
 
   propose(entry: StackEntry): Promise<unknown> {

@@ -40,6 +40,18 @@ describe('SessionOrderEngine', () => {
     }
     // The log did reorder some of them (otherwise this test shows nothing).
     expect(engines[0].sessions.filteredCount).toBeGreaterThan(0);
+    // A new stack instance on replica 1 (a restart): reusing the id from sequence 0 is refused,
+    // resuming continues at the sequence the log expects.
+    const node = cluster.replicas[0].node;
+    const base = new BaseEngine(node, new VirtualLog(node));
+    const restarted = new SessionOrderEngine(base, base.localStore);
+    restarted.registerUpcall(new KvApplicator());
+    const reused = await run(cluster, restarted.openSession('s1').propose({ headers: {}, body: body('ordered', 'again') }).catch((error: unknown) => error));
+    expect((reused as PaxosStoreError).code).toBe('PRECONDITION_FAILED');
+    const resumed = await run(cluster, restarted.resumeSession('s1'));
+    await run(cluster, resumed.propose({ headers: {}, body: body('ordered', '15') }));
+    const read = await run(cluster, new KvService(restarted).execute('ordered', { kind: 'get', consistency: 'linearizable' }));
+    expect(decoder.decode(read.value!)).toBe(expected(16));
   });
 });
 
