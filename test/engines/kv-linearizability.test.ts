@@ -23,7 +23,9 @@ function randomOperation(random: Random): KeyOperation {
 async function runSeed(seed: number, batching: boolean, staleReads = false): Promise<string> {
   const random = new Random(seed * 7919);
   const faults = { dropRate: random.pick([0, 0.02, 0.08]), duplicateRate: random.pick([0, 0.05]), delayTicksMin: 1, delayTicksMax: random.pick([2, 6, 15]) };
-  const cluster = await KvCluster.create(seed, faults, { batching });
+  // Flush every entry, every few entries or every 64: crashes land before, between and after flushes.
+  const flushEntriesMax = random.pick([1, 4, 64]);
+  const cluster = await KvCluster.create(seed, faults, { batching, base: { flushEntriesMax } });
   if (staleReads) {
     // Injected bug: reads skip sync and answer from whatever this replica has applied.
     for (const replica of cluster.replicas.values()) {
@@ -99,7 +101,7 @@ async function runSeed(seed: number, batching: boolean, staleReads = false): Pro
   cluster.world.faults = { dropRate: 0, duplicateRate: 0, delayTicksMin: 1, delayTicksMax: 2 };
   const verdict = checkLinearizability(history, { searchStepsMax: 2_000_000 });
   if (staleReads) return verdict.verdict;
-  expect(verdict.verdict, `seed ${seed} batching ${batching}: ${JSON.stringify(verdict).slice(0, 400)}`).toBe('linearizable');
+  expect(verdict.verdict, `seed ${seed} batching ${batching} flushEntriesMax ${flushEntriesMax}: ${JSON.stringify(verdict).slice(0, 400)}`).toBe('linearizable');
   const digests = await cluster.digests();
   expect(new Set(digests).size, `seed ${seed}: replicas' LocalStores differ`).toBe(1);
   expect(cluster.sim.failures()).toEqual([]);
