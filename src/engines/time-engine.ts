@@ -3,7 +3,9 @@
  * keeps the latest reading of each replica and computes the majority time (the largest T such
  * that a majority of replicas have reported a clock ≥ T). A timer fires at the first entry at
  * which the majority time passes its deadline: the same position on every replica, and never
- * before a majority of clocks agree, so one fast clock cannot fire it.
+ * before a majority of clocks agree, so one fast clock cannot fire it. `onFire` runs in postApply:
+ * a replica that restarts applies the entries after its last flush again, so a timer fired there
+ * calls `onFire` again on that replica (at least once, not exactly once).
  *
  *   header time = [replicaId, clockTick]   (+ timer = [name, deadlineTick] on setTimer entries)
  *   LocalStore keys  E/clock/<replicaId> → [tick]     E/timer/<name> → [deadlineTick]
