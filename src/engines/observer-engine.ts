@@ -20,7 +20,11 @@ export type ObserverSnapshot = Readonly<Record<'propose' | 'sync' | 'apply', Lat
 
 const realMicroseconds = (): number => performance.now() * 1000;
 
+export type ObservedLayer = 'propose' | 'sync' | 'apply';
+
 export class ObserverEngine extends LayeredEngine {
+  /** Also called with every sample (the server feeds its /metrics summaries from it). */
+  onSample: ((layer: ObservedLayer, microseconds: number) => void) | null = null;
   private readonly histograms = {
     propose: newHistogram(),
     sync: newHistogram(),
@@ -73,7 +77,9 @@ export class ObserverEngine extends LayeredEngine {
   }
 
   private record(kind: keyof ObserverEngine['histograms'], startUs: number): void {
-    this.histograms[kind].recordValue(Math.max(0, Math.round(this.nowUs() - startUs)));
+    const microseconds = Math.max(0, Math.round(this.nowUs() - startUs));
+    this.histograms[kind].recordValue(microseconds);
+    this.onSample?.(kind, microseconds);
   }
 }
 

@@ -18,11 +18,11 @@
  * timer); close them (`shutdown()` on the client, which the worker answers) to let threads exit.
  */
 
-import type { KeyOperation, KeyResult, RequestId } from '../api/operations.js';
+import type { KeyOperation, RequestId } from '../api/operations.js';
 import { PaxosStoreError } from '../errors.js';
 import { assert } from '../util/assert.js';
 import { createRingBuffer, RingConsumer, RingProducer } from './ring.js';
-import { type RequestFrame, type RingFrame, RingFrameCodec } from './ring-frame.js';
+import { type RequestFrame, type RingFrame, RingFrameCodec, type RingResult } from './ring-frame.js';
 
 export const CHANNEL_RING_BYTES_DEFAULT = 4 * 1024 * 1024;
 export const CHANNEL_IN_FLIGHT_MAX_DEFAULT = 65_536;
@@ -149,9 +149,14 @@ export class ShardClientChannel extends ChannelEnd {
     return this.pending.size;
   }
 
-  /** Runs one operation on the worker; rejects only with a PaxosStoreError. */
-  execute(key: Uint8Array, operation: KeyOperation, requestId: RequestId): Promise<KeyResult> {
-    return this.call((id) => ({ type: 'request', id, key, operation, requestId }), (frame, resolve, reject) => {
+  /**
+   * Runs one operation on the worker; rejects only with a PaxosStoreError. With `logGroup` it runs
+   * on that Delos log group's KV applicator instead (the result then carries `logPosition`).
+   */
+  execute(key: Uint8Array, operation: KeyOperation, requestId: RequestId, logGroup?: string): Promise<RingResult> {
+    const build = (id: number): RingFrame =>
+      logGroup === undefined ? { type: 'request', id, key, operation, requestId } : { type: 'request', id, key, operation, requestId, logGroup };
+    return this.call(build, (frame, resolve, reject) => {
       if (frame.type === 'reply') resolve(frame.result);
       else if (frame.type === 'failure') reject(frame.error);
       else reject(new PaxosStoreError('PROTOCOL_ERROR', `a ${frame.type} frame answered a request`));
@@ -241,7 +246,7 @@ export class ShardClientChannel extends ChannelEnd {
 
 export interface ShardWorkerHandlers {
   /** Executes one request; a rejection that is not a PaxosStoreError is reported as INTERNAL. */
-  readonly onRequest: (request: RequestFrame) => Promise<KeyResult> | KeyResult;
+  readonly onRequest: (request: RequestFrame) => Promise<RingResult> | RingResult;
   /** Runs after the last in-flight request was answered, before `closed` is sent (flush, close storage). */
   readonly onShutdown?: () => Promise<void> | void;
   readonly stats?: () => Readonly<Record<string, number>>;
@@ -290,7 +295,7 @@ export class ShardWorkerChannel extends ChannelEnd {
 
   private startRequest(request: RequestFrame): void {
     this.inFlightCount++;
-    let outcome: Promise<KeyResult> | KeyResult;
+    let outcome: Promise<RingResult> | RingResult;
     try {
       outcome = this.handlers.onRequest(request);
     } catch (error) {

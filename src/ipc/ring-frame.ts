@@ -3,8 +3,8 @@
  * and their codec: msgpackr over positional tuples, because object keys would be re-encoded
  * as strings in every frame on the hottest path of the server.
  *
- *   request      main → worker   [0, id, key, operation, clientId, timestampMs, sequence]
- *   reply        worker → main   [1, id, applied, version, value | nil]
+ *   request      main → worker   [0, id, key, operation, clientId, timestampMs, sequence, logGroup?]
+ *   reply        worker → main   [1, id, applied, version, value | nil, logPosition?]
  *   failure      worker → main   [2, id, code, message, details | nil]
  *   ping / pong  either way      [3, id] / [4, id]
  *   shutdown     main → worker   [5]             no request follows; finish, then answer closed
@@ -15,6 +15,10 @@
  *   operation    get [0, consistency 0=linearizable 1=local] | set [1, value, ifVersion | nil,
  *                flags (1 = onlyIfAbsent, 2 = onlyIfPresent)] | delete [2, ifVersion | nil]
  *                | incr [3, delta as int64] | append [4, value]
+ *
+ * `logGroup` (a string) sends the request to that Delos log group's KV applicator instead of the
+ * per-key PaxosStore path (docs/delos.md); its reply carries the log position of the write.
+ * Both trailing fields are absent on the PaxosStore path, so its frames are unchanged.
  *
  * Binary keys and values decode as Uint8Array copies (never views into the ring, which the
  * producer overwrites); the incr delta travels as a msgpack int64 and decodes as a bigint.
@@ -32,11 +36,16 @@ export interface RequestFrame {
   readonly key: Uint8Array;
   readonly operation: KeyOperation;
   readonly requestId: RequestId;
+  /** A Delos log group: the request goes to its applicator, not to the per-key consensus path. */
+  readonly logGroup?: string;
 }
+
+/** A result from a Delos log group also names the log position of the entry that applied it. */
+export type RingResult = KeyResult & { readonly logPosition?: number };
 
 export type RingFrame =
   | RequestFrame
-  | { readonly type: 'reply'; readonly id: number; readonly result: KeyResult }
+  | { readonly type: 'reply'; readonly id: number; readonly result: RingResult }
   | { readonly type: 'failure'; readonly id: number; readonly error: PaxosStoreError }
   | { readonly type: 'ping'; readonly id: number }
   | { readonly type: 'pong'; readonly id: number }
@@ -81,10 +90,16 @@ function frameTuple(frame: RingFrame): unknown[] {
   switch (frame.type) {
     case 'request': {
       const { clientId, timestampMs, sequence } = frame.requestId;
-      return [FRAME_TAG.request, frame.id, frame.key, operationTuple(frame.operation), clientId, timestampMs, sequence];
+      const tuple = [FRAME_TAG.request, frame.id, frame.key, operationTuple(frame.operation), clientId, timestampMs, sequence];
+      if (frame.logGroup !== undefined) tuple.push(frame.logGroup);
+      return tuple;
     }
-    case 'reply':
-      return [FRAME_TAG.reply, frame.id, frame.result.applied, frame.result.version, frame.result.value];
+    case 'reply': {
+      const { applied, version, value, logPosition } = frame.result;
+      const tuple = [FRAME_TAG.reply, frame.id, applied, version, value];
+      if (logPosition !== undefined) tuple.push(logPosition);
+      return tuple;
+    }
     case 'failure':
       return [FRAME_TAG.failure, frame.id, frame.error.code, frame.error.message, frame.error.details ?? null];
     case 'ping':
@@ -167,21 +182,27 @@ function decodeTuple(tuple: unknown[]): RingFrame {
     case FRAME_TAG.request: {
       const clientId = tuple[4];
       if (typeof clientId !== 'string') throw malformed('clientId is not a string');
-      return {
+      const request: { -readonly [field in keyof RequestFrame]: RequestFrame[field] } = {
         type: 'request',
         id: expectInteger(tuple[1], 'id'),
         key: expectBytes(tuple[2], 'key'),
         operation: decodeOperation(tuple[3]),
         requestId: { clientId, timestampMs: expectInteger(tuple[5], 'timestampMs'), sequence: expectInteger(tuple[6], 'sequence') },
       };
+      if (tuple.length > 7) {
+        if (typeof tuple[7] !== 'string') throw malformed('logGroup is not a string');
+        request.logGroup = tuple[7];
+      }
+      return request;
     }
     case FRAME_TAG.reply: {
       const value = tuple[4];
       if (typeof tuple[2] !== 'boolean') throw malformed('applied is not a boolean');
+      const result = { applied: tuple[2], version: expectInteger(tuple[3], 'version'), value: value === null ? null : expectBytes(value, 'value') };
       return {
         type: 'reply',
         id: expectInteger(tuple[1], 'id'),
-        result: { applied: tuple[2], version: expectInteger(tuple[3], 'version'), value: value === null ? null : expectBytes(value, 'value') },
+        result: tuple.length > 5 ? { ...result, logPosition: expectInteger(tuple[5], 'logPosition') } : result,
       };
     }
     case FRAME_TAG.failure:

@@ -20,6 +20,7 @@ import { ShardClientChannel, createChannelBuffers } from '../ipc/channel.js';
 import { MetricsRegistry } from '../metrics/registry.js';
 import { loadShardHasher } from '../router/shard-hash.js';
 import { workerFilePath } from '../util/worker-path.js';
+import { DELOS_GROUPS, logGroupOwner } from './delos-host.js';
 import { ShardRouter } from './shard-router.js';
 import type { ShardWorkerData, WorkerToMain } from './worker-protocol.js';
 
@@ -102,16 +103,17 @@ export async function startReplica(config: ServerConfig, onFatal: (reason: strin
     const dropped = shard.recovery.recordsDropped ?? 0;
     if (dropped > 0) log(`shard ${shard.index}: recovery dropped ${dropped} torn/corrupt record(s) (${shard.recovery.bytesTruncated ?? 0} bytes truncated)`);
   }
-  const router = new ShardRouter(
-    shards.map((shard) => shard.channel),
-    { replicaId: config.replicaId, replicaCount: config.replicas.length },
-  );
+  const channels = shards.map((shard) => shard.channel);
+  const identity = { replicaId: config.replicaId, replicaCount: config.replicas.length };
+  const router = new ShardRouter(channels, identity);
+  const logGroups = new Map(DELOS_GROUPS.map((name) => [name, new ShardRouter(channels, identity, { name, shardIndex: logGroupOwner(name, config.shards) })]));
   const resp = config.resp ? await startRespServer({ host: config.resp.host, port: config.resp.port, router }) : null;
   const http = config.http
     ? await startHttpServer({
         host: config.http.host,
         port: config.http.port,
         router,
+        logGroups,
         metrics: registry,
         statusProvider: () => ({
           replicaId: config.replicaId,
@@ -129,6 +131,7 @@ export async function startReplica(config: ServerConfig, onFatal: (reason: strin
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       router.close();
+      for (const groupRouter of logGroups.values()) groupRouter.close();
       await Promise.all([resp?.close(), http?.close()]);
       await Promise.all(
         shards.map(async (shard) => {

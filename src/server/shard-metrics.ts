@@ -3,7 +3,6 @@
  * snapshot that the main thread merges into its registry with a `shard` label, so /metrics shows
  * every worker. Counters only grow; gauges are current levels.
  */
-import type { PeerMessage } from '../consensus/messages.js';
 import type { Replica } from '../consensus/replica.js';
 import type { FamilySnapshot, MetricsSnapshot } from '../metrics/registry.js';
 import type { Bitcask } from '../storage/bitcask/bitcask.js';
@@ -27,7 +26,7 @@ const storageStats: readonly [stat: string, name: string, kind: Kind, help: stri
 /** A counter or gauge read from a live object: [kind, name, help, value]. */
 type Reading = readonly [kind: Kind, name: string, help: string, value: number];
 
-export function collectShardMetrics(replica: Replica, links: PeerLinks<PeerMessage>, engine: Bitcask): MetricsSnapshot {
+export function collectShardMetrics(replica: Replica, links: Pick<PeerLinks<unknown>, 'counters'>, engine: Bitcask): MetricsSnapshot {
   const counters = replica.counters;
   const peer = links.counters();
   const readings: Reading[] = [

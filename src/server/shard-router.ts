@@ -8,6 +8,9 @@ import type { Router, RouterInfo } from '../router/types.js';
  * The main thread's Router: hashes the key to its shard and hands the request to that shard's
  * worker over the channel's ring. Rejections are always PaxosStoreError (the channel rebuilds
  * the worker's typed errors).
+ *
+ * With `logGroup`, every key goes to the worker that owns that Delos log group and runs on the
+ * group's KV applicator (src/server/delos-host.ts); results then carry `logPosition` for writes.
  */
 export class ShardRouter implements Router {
   private readonly startedMs = Date.now();
@@ -19,6 +22,7 @@ export class ShardRouter implements Router {
   constructor(
     private readonly shards: readonly ShardClientChannel[],
     private readonly identity: { readonly replicaId: number; readonly replicaCount: number },
+    private readonly logGroup?: { readonly name: string; readonly shardIndex: number },
   ) {}
 
   async execute(key: Uint8Array, operation: KeyOperation, requestId: RequestId): Promise<KeyResult> {
@@ -27,6 +31,7 @@ export class ShardRouter implements Router {
     this.requests++;
     this.inFlight++;
     try {
+      if (this.logGroup !== undefined) return await this.shards[this.logGroup.shardIndex].execute(key, operation, requestId, this.logGroup.name);
       return await this.shards[shardOf(key, this.shards.length)].execute(key, operation, requestId);
     } catch (error) {
       this.failures++;

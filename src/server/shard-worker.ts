@@ -19,7 +19,9 @@ import { PaxosStoreError } from '../errors.js';
 import { ShardWorkerChannel } from '../ipc/channel.js';
 import { Bitcask, closeMergePool } from '../storage/bitcask/bitcask.js';
 import { PeerLinks } from '../transport/peer-links.js';
+import { loadShardHasher } from '../router/shard-hash.js';
 import { Random } from '../util/random.js';
+import { DelosHost, type LogEnvelope } from './delos-host.js';
 import { collectShardMetrics } from './shard-metrics.js';
 import type { ShardWorkerData, WorkerToMain } from './worker-protocol.js';
 
@@ -32,8 +34,11 @@ function post(message: WorkerToMain): void {
   parentPort!.postMessage(message);
 }
 
-function isPeerMessage(value: unknown): value is PeerMessage {
-  // Shape checks of every field happen in Replica.receive, which counts and drops bad messages.
+/** What the peer links carry: per-key consensus messages and Delos log envelopes (delos-host.ts). */
+type PeerWireMessage = PeerMessage | LogEnvelope;
+
+function isPeerMessage(value: unknown): value is PeerWireMessage {
+  // Shape checks of every field happen in Replica.receive and DelosHost, which count and drop bad messages.
   return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
 }
 
@@ -75,7 +80,7 @@ async function main(): Promise<void> {
   });
   const self = config.replicas.find((replica) => replica.id === config.replicaId)!;
   const flushEveryTurn = config.transport.batchMaxDelayUs === 0;
-  let links: PeerLinks<PeerMessage> | undefined;
+  let links: PeerLinks<PeerWireMessage> | undefined;
   const replica = new Replica({
     replicaId: config.replicaId,
     replicaIds: config.replicas.map((entry) => entry.id),
@@ -91,7 +96,18 @@ async function main(): Promise<void> {
     valueBytesMax: config.storage.valueBytesMax,
     rebuilding: config.rebuilding,
   });
-  links = new PeerLinks<PeerMessage>({
+  await loadShardHasher();
+  const delos = await DelosHost.open({
+    shardDirectory: shardDirectory(config.dataDir, shardIndex),
+    shardIndex,
+    shardCount: config.shards,
+    replicaId: config.replicaId,
+    replicaIds: config.replicas.map((entry) => entry.id),
+    requestTimeoutMs: config.consensus.requestTimeoutMs,
+    send: (peer, envelope) => links!.send(peer, envelope),
+    warn: (event, fields) => log('warn', event, fields),
+  });
+  links = new PeerLinks<PeerWireMessage>({
     identity: { clusterId: config.clusterId, replicaId: config.replicaId, shardIndex, shardCount: config.shards },
     secret: config.secret,
     listenHost: self.host,
@@ -100,7 +116,7 @@ async function main(): Promise<void> {
       .filter((entry) => entry.id !== config.replicaId)
       .map((entry) => ({ replicaId: entry.id, address: { host: entry.host, port: entry.peerPort + shardIndex } })),
     isMessage: isPeerMessage,
-    onMessages: (peer, messages) => replica.receive(peer, messages),
+    onMessages: (peer, messages) => replica.receive(peer, delos.takeLogMessages(peer, messages)),
     logger: { info: (event, fields) => log('info', event, fields), warn: (event, fields) => log('warn', event, fields) },
     socketsPerPeer: config.transport.socketsPerPeer,
     batchMaxBytes: config.transport.batchMaxBytes,
@@ -120,15 +136,21 @@ async function main(): Promise<void> {
   }, TICK_INTERVAL_MS);
 
   const metricsTimer = setInterval(() => {
-    post({ type: 'metrics', snapshot: collectShardMetrics(replica, links!, engine) });
+    const snapshot = collectShardMetrics(replica, links!, engine);
+    post({ type: 'metrics', snapshot: { families: [...snapshot.families, ...delos.metricsFamilies()] } });
   }, METRICS_INTERVAL_MS);
 
   const channel = new ShardWorkerChannel(buffers, {
-    onRequest: (request) => withDeadline(replica.execute(request.key, request.operation, request.requestId), config.consensus.requestTimeoutMs),
+    onRequest: (request) =>
+      withDeadline(
+        request.logGroup === undefined ? replica.execute(request.key, request.operation, request.requestId) : delos.execute(request.logGroup, request.key, request.operation),
+        config.consensus.requestTimeoutMs,
+      ),
     onShutdown: async () => {
       clearInterval(ticker);
       clearInterval(metricsTimer);
       replica.close();
+      await delos.close();
       await links!.close();
       await engine.close();
       await closeMergePool();

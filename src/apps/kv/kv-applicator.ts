@@ -3,9 +3,13 @@
  * Writes are proposed and evaluated at apply time (consensus/evaluate.ts, the same semantics as
  * the PaxosStore path); reads call `sync` and read the snapshot it returns.
  *
- *   entry body = [key: str, kind: str, value: bin | nil, delta: str | nil, ifVersion: int | nil,
+ *   entry body = [key: bin | str, kind: str, value: bin | nil, delta: str | nil, ifVersion: int | nil,
  *                 onlyIfAbsent: bool, onlyIfPresent: bool]
- *   LocalStore key  K/<key>  →  msgpackr [version, value: bin | nil (deleted)]
+ *   LocalStore key  K/<key bytes>  →  msgpackr [version, value: bin | nil (deleted)]
+ *
+ * Keys are bytes (a string key is its UTF-8 encoding), so the server's binary keys are stored as
+ * they are. A write's result also carries `logPosition`, the position of the log entry that
+ * applied it (with BatchingEngine, the batch's entry).
  */
 import { Packr } from 'msgpackr';
 import type { KeyOperation, KeyResult } from '../../api/operations.js';
@@ -18,20 +22,43 @@ import type { IApplicator, IEngine, StackEntry, Transaction } from '../../engine
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const encoder = new TextEncoder();
 
-type Body = [string, string, Uint8Array | null, string | null, number | null, boolean, boolean];
+type Body = [Uint8Array | string, string, Uint8Array | null, string | null, number | null, boolean, boolean];
 
-export function kvKey(key: string): Uint8Array {
-  return encoder.encode(`K/${key}`);
+const KEY_PREFIX = encoder.encode('K/');
+
+/**
+ * Largest value a key may hold. A constant, not a setting: apply must decide alike on every
+ * replica. Small because a BatchingEngine entry carries up to 256 proposals and travels whole in
+ * one peer message (≤ 16 MiB frames): 256 × 32 KiB = 8 MiB.
+ */
+export const KV_VALUE_BYTES_MAX = 32 * 1024;
+
+function valueTooLarge(bytes: number): PaxosStoreError {
+  return new PaxosStoreError('VALUE_TOO_LARGE', `value is ${bytes} bytes; the Delos KV limit is ${KV_VALUE_BYTES_MAX}`);
 }
 
-function readKey(view: { get(key: Uint8Array): Uint8Array | undefined }, key: string): ChosenEntry {
+/** A key as the applicator sees it: bytes (strings are UTF-8). */
+export type KvKey = Uint8Array | string;
+
+export function kvKey(key: KvKey): Uint8Array {
+  const bytes = typeof key === 'string' ? encoder.encode(key) : key;
+  const stored = new Uint8Array(KEY_PREFIX.length + bytes.length);
+  stored.set(KEY_PREFIX);
+  stored.set(bytes, KEY_PREFIX.length);
+  return stored;
+}
+
+/** A write's result: the KeyResult of operations.ts plus the log position that applied it. */
+export type KvWriteResult = KeyResult & { readonly logPosition: number };
+
+function readKey(view: { get(key: Uint8Array): Uint8Array | undefined }, key: KvKey): ChosenEntry {
   const stored = view.get(kvKey(key));
   if (stored === undefined) return { entryId: 0, payload: null };
   const [version, value] = packr.unpack(stored) as [number, Uint8Array | null];
   return { entryId: version, payload: { value: value === null ? null : new Uint8Array(value), proposerId: 0, requestId: null, sessions: [] } };
 }
 
-function toBody(key: string, operation: KeyOperation): Body {
+function toBody(key: KvKey, operation: KeyOperation): Body {
   switch (operation.kind) {
     case 'set':
       return [key, 'set', operation.value, null, operation.ifVersion ?? null, operation.onlyIfAbsent ?? false, operation.onlyIfPresent ?? false];
@@ -46,7 +73,7 @@ function toBody(key: string, operation: KeyOperation): Body {
   }
 }
 
-function fromBody(body: Body): { key: string; operation: KeyOperation } {
+function fromBody(body: Body): { key: KvKey; operation: KeyOperation } {
   const [key, kind, value, delta, ifVersion, onlyIfAbsent, onlyIfPresent] = body;
   const bytes = value === null ? null : new Uint8Array(value);
   switch (kind) {
@@ -66,16 +93,18 @@ function fromBody(body: Body): { key: string; operation: KeyOperation } {
 export class KvApplicator implements IApplicator {
   writesApplied = 0;
 
-  apply(transaction: Transaction, entry: StackEntry): unknown {
+  apply(transaction: Transaction, entry: StackEntry, position: number): unknown {
     if (entry.body === null || entry.body === undefined) return null; // a control entry of an engine
     const { key, operation } = fromBody(entry.body as Body);
     const evaluation = evaluate(operation, readKey(transaction, key));
     if (evaluation.kind === 'wrongType') throw new PaxosStoreError('WRONG_TYPE', evaluation.message);
     if (evaluation.kind === 'write') {
+      if (evaluation.value !== null && evaluation.value.length > KV_VALUE_BYTES_MAX) throw valueTooLarge(evaluation.value.length);
       transaction.put(kvKey(key), packr.pack([evaluation.result.version, evaluation.value]));
       this.writesApplied++;
     }
-    return evaluation.result;
+    const result: KvWriteResult = { ...evaluation.result, logPosition: position };
+    return result;
   }
 
   postApply(): void {}
@@ -85,8 +114,10 @@ export class KvApplicator implements IApplicator {
 export class KvService {
   constructor(private readonly top: IEngine) {}
 
-  async execute(key: string, operation: KeyOperation): Promise<KeyResult> {
-    if (operation.kind !== 'get') return (await this.top.propose({ headers: {}, body: toBody(key, operation) })) as KeyResult;
+  /** A write resolves with a KvWriteResult; a get is linearizable (it syncs first). */
+  async execute(key: KvKey, operation: KeyOperation): Promise<KeyResult> {
+    if ((operation.kind === 'set' || operation.kind === 'append') && operation.value.length > KV_VALUE_BYTES_MAX) throw valueTooLarge(operation.value.length);
+    if (operation.kind !== 'get') return (await this.top.propose({ headers: {}, body: toBody(key, operation) })) as KvWriteResult;
     const snapshot = await this.top.sync();
     try {
       return readResult(snapshot, key);
@@ -96,7 +127,7 @@ export class KvService {
   }
 }
 
-export function readResult(view: ReadView, key: string): KeyResult {
+export function readResult(view: ReadView, key: KvKey): KeyResult {
   const chosen = readKey(view, key);
   return { applied: true, version: chosen.entryId, value: chosen.payload?.value ?? null };
 }

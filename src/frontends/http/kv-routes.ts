@@ -81,13 +81,18 @@ function finish(
   context.metrics.record('http', operation, outcome, (performance.now() - exchange.startedMs) * 1000);
 }
 
-export function registerKeyRoutes(app: TemplatedApp, context: HttpContext): void {
-  app.get('/v1/kv/:key', (res, req) => serve(context, res, 'get', () => getKey(context, req)));
-  app.put('/v1/kv/:key', (res, req) => serve(context, res, 'set', (exchange) => putKey(context, req, exchange)));
-  app.del('/v1/kv/:key', (res, req) => serve(context, res, 'delete', () => deleteKey(context, req)));
-  app.post('/v1/kv/:key', (res, req) => {
+/**
+ * Registers the key routes under `path` (default /v1/kv). The Delos routes reuse them with a
+ * context whose router is a log group's (server.ts): `path` /v1/delos/<group>, metric operation
+ * names prefixed with `operationPrefix` (e.g. delos_set) so they stay apart from /v1/kv's.
+ */
+export function registerKeyRoutes(app: TemplatedApp, context: HttpContext, path = '/v1/kv', operationPrefix = ''): void {
+  app.get(`${path}/:key`, (res, req) => serve(context, res, `${operationPrefix}get`, () => getKey(context, req)));
+  app.put(`${path}/:key`, (res, req) => serve(context, res, `${operationPrefix}set`, (exchange) => putKey(context, req, exchange)));
+  app.del(`${path}/:key`, (res, req) => serve(context, res, `${operationPrefix}delete`, () => deleteKey(context, req)));
+  app.post(`${path}/:key`, (res, req) => {
     const operation = new URLSearchParams(req.getQuery() ?? '').get('op') ?? '';
-    serve(context, res, operation === 'incr' || operation === 'append' ? operation : 'unknown', (exchange) =>
+    serve(context, res, `${operationPrefix}${operation === 'incr' || operation === 'append' ? operation : 'unknown'}`, (exchange) =>
       postKey(context, req, exchange, operation),
     );
   });
@@ -221,8 +226,11 @@ export function versionHeaders(version: number): Record<string, string> {
   return { 'X-Version': String(version), ETag: `"${version}"` };
 }
 
-function writeReply(result: KeyResult): HttpReply {
-  return jsonReply(200, { applied: result.applied, version: result.version }, versionHeaders(result.version));
+/** `logPosition` is present only on the Delos routes: the log position of the entry that applied the write. */
+function writeReply(result: KeyResult & { readonly logPosition?: number }): HttpReply {
+  if (result.logPosition === undefined) return jsonReply(200, { applied: result.applied, version: result.version }, versionHeaders(result.version));
+  const headers = { ...versionHeaders(result.version), 'X-Log-Position': String(result.logPosition) };
+  return jsonReply(200, { applied: result.applied, version: result.version, logPosition: result.logPosition }, headers);
 }
 
 function preconditionFailed(result: KeyResult): PaxosStoreError {

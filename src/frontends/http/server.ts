@@ -7,6 +7,7 @@
  *   GET    /metrics            Prometheus text format 0.0.4 of the metrics registry
  *   GET|PUT|DELETE|POST /v1/kv/:key     kv-routes.ts
  *   POST   /v1/kv/_batch       batch.ts
+ *   GET|PUT|DELETE|POST /v1/delos/<group>/:key   the same key routes on a Delos log group's router
  *   WS     /v1/ws              ws-handler.ts, protocol in ws-protocol.ts
  */
 import { PaxosStoreError } from '../../errors.js';
@@ -28,6 +29,8 @@ export interface HttpServerOptions {
   /** 0 picks a free port (read it from the returned server). */
   readonly port: number;
   readonly router: Router;
+  /** Delos log groups by name, each with the router that reaches its applicator (docs/delos.md). */
+  readonly logGroups?: ReadonlyMap<string, Router>;
   /** One server per registry: it registers the request and connection metrics in it. */
   readonly metrics: MetricsRegistry;
   readonly limits?: Partial<HttpLimits>;
@@ -67,6 +70,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   app.ws('/v1/ws', ws.behavior(uws.DISABLED));
   registerBatchRoute(app, context);
   registerKeyRoutes(app, context);
+  for (const [group, router] of options.logGroups ?? []) registerKeyRoutes(app, { ...context, router }, `/v1/delos/${group}`, 'delos_');
   app.get('/healthz', (res) =>
     serve(context, res, 'health', async () => {
       const health = options.healthProvider?.() ?? { healthy: true };
