@@ -6,6 +6,7 @@
  *   phase 1: BENCH_SEQUENTIAL (1000) PUTs one after another through replica 1 (latency)
  *   phase 2: BENCH_CLIENTS (20) concurrent clients, BENCH_CONCURRENT_REQUESTS (4000) PUTs in all
  *   phase 3: the same concurrent load of linearizable GETs
+ *   then: replica 1's ObserverEngine summaries from /metrics (quantiles of the last 1–2 minutes)
  *
  * Environment knobs: those of the phases above, BENCH_VALUE_BYTES (100), BENCH_BASE_PORT (17400),
  * BENCH_SHARDS, BENCH_SOCKETS_PER_PEER, BENCH_BATCH_MAX_DELAY_US (cluster-process.ts).
@@ -36,11 +37,13 @@ interface Row {
   maxMs: number;
 }
 
-function call(method: 'GET' | 'PUT', path: string): Promise<void> {
+function call(method: 'GET' | 'PUT', path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const outgoing = request({ host: '127.0.0.1', port: httpPort, method, path, agent }, (response) => {
-      response.resume();
-      response.on('end', () => (response.statusCode === 200 ? resolve() : reject(new Error(`${method} ${path}: HTTP ${response.statusCode}`))));
+      let body = '';
+      response.setEncoding('latin1');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => (response.statusCode === 200 ? resolve(body) : reject(new Error(`${method} ${path}: HTTP ${response.statusCode}`))));
     });
     outgoing.on('error', reject);
     outgoing.end(method === 'PUT' ? value : undefined);
@@ -71,16 +74,34 @@ async function measure(route: string, phase: string, method: 'GET' | 'PUT', coun
   };
 }
 
+/** `layer quantile → ms` lines of the Delos observer summary, read from the Prometheus text. */
+function observerLines(metrics: string): string[] {
+  const pattern = /^paxosstore_delos_layer_duration_seconds\{([^}]*)\} (\S+)$/;
+  const lines: string[] = [];
+  for (const line of metrics.split('\n')) {
+    const match = pattern.exec(line);
+    if (match === null) continue;
+    const labels = Object.fromEntries([...match[1].matchAll(/(\w+)="([^"]*)"/g)].map(([, name, value]) => [name, value]));
+    lines.push(`${labels.layer} q${labels.quantile}: ${(Number(match[2]) * 1000).toFixed(2)} ms`);
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'paxosstore-bench-delos-'));
   const cluster = await startClusterProcess(join(root, 'cluster'), basePort, clusterArgsFromEnvironment());
   const rows: Row[] = [];
+  let observer: string[] = [];
   try {
     for (const route of ['/v1/delos/kv', '/v1/kv']) {
       await measure(route, 'warm-up', 'PUT', 200, clients);
       rows.push(await measure(route, `${sequential} sequential PUTs`, 'PUT', sequential, 1));
       rows.push(await measure(route, `${clients} clients, PUT`, 'PUT', concurrentRequests, clients));
       rows.push(await measure(route, `${clients} clients, GET`, 'GET', concurrentRequests, clients));
+      if (route === '/v1/delos/kv') {
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // workers ship metrics once a second
+        observer = observerLines(await call('GET', '/metrics'));
+      }
     }
   } finally {
     agent.destroy();
@@ -93,6 +114,7 @@ async function main(): Promise<void> {
   for (const row of rows) {
     console.log(`| ${row.route} | ${row.phase} | ${row.requestsPerSecond} | ${row.p50Ms.toFixed(2)} | ${row.p99Ms.toFixed(2)} | ${row.maxMs.toFixed(2)} |`);
   }
+  console.log(`\nreplica 1 ObserverEngine (group kv), all Delos phases:\n  ${observer.join('\n  ')}`);
 }
 
 main().catch((error: unknown) => {
