@@ -58,6 +58,7 @@ export const DELOS_TIMING: LogletTiming = Object.freeze({ retryTicks: 50, catchU
 /** How often each group trims its log (and reports its view if it proposed nothing meanwhile). */
 const MAINTENANCE_INTERVAL_MS = 10_000;
 const GROUP_NAME_CHARS_MAX = 64;
+const CLOSE_FLUSH_WAIT_MS = 1000;
 const encoder = new TextEncoder();
 
 export interface LogEnvelope {
@@ -127,14 +128,21 @@ class DelosGroup {
       DELOS_TIMING,
     );
     const applicator = new KvApplicator();
-    const stack = buildStack(node, applicator, { batching: true, base: { timeoutTicks: options.requestTimeoutMs, pendingMax: 10_000 } });
+    const stack = buildStack(node, applicator, { batching: true, base: { timeoutTicks: options.requestTimeoutMs } });
     return new DelosGroup(name, store, node, stack, new KvService(stack.top), metrics);
   }
 
   async execute(key: Uint8Array, operation: KeyOperation): Promise<RingResult> {
     if (operation.kind === 'get') {
-      // A local read answers from what this replica has applied (possibly stale), like /v1/kv's.
-      return operation.consistency === 'local' ? readResult(this.store, key) : this.service.execute(key, operation);
+      if (operation.consistency !== 'local') return this.service.execute(key, operation);
+      // A local read answers from what this replica has applied (possibly stale, like /v1/kv's),
+      // including entries applied since the last flush of the applied state.
+      const snapshot = this.stack.base.localSnapshot();
+      try {
+        return readResult(snapshot, key);
+      } finally {
+        snapshot.release();
+      }
     }
     this.proposalsSinceMaintenance++;
     return this.service.execute(key, operation);
@@ -163,6 +171,14 @@ class DelosGroup {
   }
 
   async close(): Promise<void> {
+    // Makes the applied state durable (a restart then replays nothing), bounded: a playback stuck
+    // without a quorum must not hold the shutdown. What is not flushed is replayed from the log.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_FLUSH_WAIT_MS);
+    });
+    await Promise.race([this.stack.base.flush().catch(() => {}), bound]);
+    clearTimeout(timer);
     // Stops retries and sends of this incarnation; the store then finishes its queued writes.
     this.node.crash();
     await this.maintaining?.catch(() => {});
