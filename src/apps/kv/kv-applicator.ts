@@ -93,7 +93,8 @@ function fromBody(body: Body): { key: KvKey; operation: KeyOperation } {
 export class KvApplicator implements IApplicator {
   writesApplied = 0;
 
-  apply(transaction: Transaction, entry: StackEntry, position: number): unknown {
+  /** `position` may be left out by callers that replay entries outside a log (tools): no logPosition then. */
+  apply(transaction: Transaction, entry: StackEntry, position?: number): unknown {
     if (entry.body === null || entry.body === undefined) return null; // a control entry of an engine
     const { key, operation } = fromBody(entry.body as Body);
     const evaluation = evaluate(operation, readKey(transaction, key));
@@ -103,6 +104,7 @@ export class KvApplicator implements IApplicator {
       transaction.put(kvKey(key), packr.pack([evaluation.result.version, evaluation.value]));
       this.writesApplied++;
     }
+    if (position === undefined) return evaluation.result;
     const result: KvWriteResult = { ...evaluation.result, logPosition: position };
     return result;
   }
