@@ -26,6 +26,7 @@ import {
   type ServerFrame,
   type WireItem,
 } from '../frontends/http/ws-protocol.js';
+import { decodeServerFrameFast, type DistributiveOmit, encodeRequestFast } from '../frontends/http/ws-wire.js';
 import { WebSocketConnection } from './websocket.js';
 
 export type Key = string | Uint8Array;
@@ -138,10 +139,11 @@ interface Call {
   readonly reject: (error: unknown) => void;
   settled: boolean;
   timer: NodeJS.Timeout | undefined;
+  readonly timeoutMs: number;
   removeAbortListener: (() => void) | undefined;
 }
 
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 interface Link {
   readonly socket: WebSocketConnection;
@@ -217,23 +219,21 @@ class PaxosStoreClient implements Client {
     throw new PaxosStoreError('IO_ERROR', `cannot connect to any endpoint: ${failures.join('; ')}`);
   }
 
-  async get(key: Key, options: GetOptions = {}): Promise<ReadResult> {
-    const reply = await this.call({ op: 'get', key: bytes(key), consistency: options.consistency ?? 'linearizable' }, options);
-    const result = singleResult(reply);
-    return { value: result.value, version: result.version };
+  get(key: Key, options: GetOptions = NO_OPTIONS): Promise<ReadResult> {
+    return this.call({ op: 'get', key: bytes(key), consistency: options.consistency ?? 'linearizable' }, options).then(readResult);
   }
 
-  async set(key: Key, value: Value, options: SetOptions = {}): Promise<WriteResult> {
-    const frame: DistributiveOmit<ClientFrame, 'id'> = {
+  set(key: Key, value: Value, options: SetOptions = NO_OPTIONS): Promise<WriteResult> {
+    const frame: Mutable<Omit<Extract<ClientFrame, { op: 'set' }>, 'id'>> = {
       op: 'set',
       key: bytes(key),
       value: bytes(value),
       requestId: this.nextRequestId(),
-      ...(options.ifVersion === undefined ? {} : { ifVersion: options.ifVersion }),
-      ...(options.onlyIfAbsent ? { onlyIfAbsent: true } : {}),
-      ...(options.onlyIfPresent ? { onlyIfPresent: true } : {}),
     };
-    return writeResult(singleResult(await this.call(frame, options)));
+    if (options.ifVersion !== undefined) frame.ifVersion = options.ifVersion;
+    if (options.onlyIfAbsent) frame.onlyIfAbsent = true;
+    if (options.onlyIfPresent) frame.onlyIfPresent = true;
+    return this.call(frame, options).then(writeReply);
   }
 
   async delete(key: Key, options: DeleteOptions = {}): Promise<WriteResult> {
@@ -319,12 +319,11 @@ class PaxosStoreClient implements Client {
         reject,
         settled: false,
         timer: undefined,
+        timeoutMs,
         removeAbortListener: undefined,
       };
-      call.timer = setTimeout(
-        () => this.settle(call, new PaxosStoreError('TIMEOUT', `no reply within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      // The handler is shared and gets the call as its argument: no closure per call.
+      call.timer = setTimeout(this.onCallTimeout, timeoutMs, call);
       const { signal } = options;
       if (signal !== undefined) {
         const onAbort = () => this.settle(call, signal.reason);
@@ -335,6 +334,10 @@ class PaxosStoreClient implements Client {
       this.pump();
     });
   }
+
+  private readonly onCallTimeout = (call: Call): void => {
+    this.settle(call, new PaxosStoreError('TIMEOUT', `no reply within ${call.timeoutMs} ms`));
+  };
 
   /** Settles a call once; a late reply to it is then ignored. */
   private settle(call: Call, outcome: Error | unknown, reply?: Extract<ServerFrame, { ok: true }>): void {
@@ -359,7 +362,7 @@ class PaxosStoreClient implements Client {
       if (call.settled) continue;
       const id = this.allocateId(link);
       link.pending.set(id, call);
-      link.socket.send(encodeFrame({ ...call.frame, id } as ClientFrame));
+      link.socket.send(encodeRequestFast(id, call.frame) ?? encodeFrame({ ...call.frame, id } as ClientFrame));
     }
   }
 
@@ -427,7 +430,7 @@ class PaxosStoreClient implements Client {
     link.lastHeardMs = performance.now();
     let reply: ServerFrame;
     try {
-      reply = parseServerFrame(decodeMsgpack(data));
+      reply = decodeServerFrameFast(data) ?? parseServerFrame(decodeMsgpack(data));
     } catch {
       // A replica that speaks nonsense is treated as a dead one.
       link.socket.destroy('malformed reply');
@@ -551,3 +554,15 @@ function itemResults(reply: Extract<ServerFrame, { ok: true }>, expected: number
 function writeResult(result: { applied: boolean; version: number; value: Uint8Array | null }): WriteResult {
   return { applied: result.applied, version: result.version, previous: result.value };
 }
+
+function readResult(reply: Extract<ServerFrame, { ok: true }>): ReadResult {
+  const result = singleResult(reply);
+  return { value: result.value, version: result.version };
+}
+
+function writeReply(reply: Extract<ServerFrame, { ok: true }>): WriteResult {
+  return writeResult(singleResult(reply));
+}
+
+/** Default options object shared by every call that passes none. */
+const NO_OPTIONS: Readonly<GetOptions & SetOptions> = Object.freeze({});

@@ -63,7 +63,9 @@ export class WebSocketConnection {
   private fragmentsBytes = 0;
   private closed = false;
   private closeSent = false;
-  private corked = false;
+  /** Frames of this tick, written together at its end (one write, one syscall). */
+  private outgoing: Buffer[] = [];
+  private readonly writeOutgoing = (): void => this.flushOutgoing();
 
   private constructor(
     private readonly socket: net.Socket,
@@ -139,24 +141,29 @@ export class WebSocketConnection {
 
   /**
    * Sends one binary message; false when the connection is closing or closed (nothing sent).
-   * Messages sent in the same tick leave in one write (the socket is corked until the next tick).
+   * Messages sent in the same tick leave in one write.
    */
   send(data: Uint8Array): boolean {
     if (!this.isOpen) return false;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(encodeClientFrame(OPCODE_BINARY, data));
+    this.enqueue(encodeClientFrame(OPCODE_BINARY, data));
     return true;
   }
 
   ping(payload: Uint8Array = new Uint8Array(0)): void {
-    if (this.isOpen) this.socket.write(encodeClientFrame(OPCODE_PING, payload));
+    if (this.isOpen) this.enqueue(encodeClientFrame(OPCODE_PING, payload));
+  }
+
+  /** Every frame goes through here, so frames leave in the order they were made (a close frame last). */
+  private enqueue(frame: Buffer): void {
+    this.outgoing.push(frame);
+    if (this.outgoing.length === 1) process.nextTick(this.writeOutgoing);
+  }
+
+  private flushOutgoing(): void {
+    const frames = this.outgoing;
+    this.outgoing = [];
+    if (this.closed || frames.length === 0) return;
+    this.socket.write(frames.length === 1 ? frames[0] : Buffer.concat(frames));
   }
 
   /** Starts the closing handshake; the socket is destroyed if the server does not answer in time. */
@@ -180,23 +187,49 @@ export class WebSocketConnection {
 
   private onData(chunk: Buffer): void {
     if (this.closed) return;
-    this.incoming.push(chunk);
-    for (;;) {
-      const frame = readFrame(this.incoming, this.maxMessageBytes);
-      if (frame === undefined) return;
-      if (typeof frame === 'string') {
-        this.failConnection(frame === 'too big' ? CLOSE_MESSAGE_TOO_BIG : CLOSE_PROTOCOL_ERROR, frame);
+    // Usually nothing is queued and the chunk holds whole frames: read them in place.
+    let offset = 0;
+    while (this.incoming.length === 0 && offset < chunk.length) {
+      const header = parseFrameHeader(chunk, offset, this.maxMessageBytes);
+      if (typeof header === 'string') {
+        this.failOnHeader(header);
         return;
       }
-      this.onFrame(frame);
+      if (header === undefined || chunk.length - offset < header.headerBytes + header.payloadBytes) break;
+      const start = offset + header.headerBytes;
+      offset = start + header.payloadBytes;
+      this.onFrame({ fin: header.fin, opcode: header.opcode, payload: chunk.subarray(start, offset) });
       if (this.closed) return;
     }
+    if (offset === chunk.length) return;
+    this.incoming.push(offset === 0 ? chunk : chunk.subarray(offset));
+    this.drainIncoming();
+  }
+
+  /** Frames spread over several chunks: read through the queue. */
+  private drainIncoming(): void {
+    while (this.incoming.length >= 2) {
+      const head = this.incoming.peek(Math.min(this.incoming.length, FRAME_HEADER_BYTES_MAX));
+      const header = parseFrameHeader(head, 0, this.maxMessageBytes);
+      if (typeof header === 'string') {
+        this.failOnHeader(header);
+        return;
+      }
+      if (header === undefined || this.incoming.length < header.headerBytes + header.payloadBytes) return;
+      this.incoming.skip(header.headerBytes);
+      this.onFrame({ fin: header.fin, opcode: header.opcode, payload: this.incoming.take(header.payloadBytes) });
+      if (this.closed) return;
+    }
+  }
+
+  private failOnHeader(problem: string): void {
+    this.failConnection(problem === 'too big' ? CLOSE_MESSAGE_TOO_BIG : CLOSE_PROTOCOL_ERROR, problem);
   }
 
   private onFrame(frame: Frame): void {
     switch (frame.opcode) {
       case OPCODE_PING:
-        if (this.isOpen) this.socket.write(encodeClientFrame(OPCODE_PONG, frame.payload));
+        if (this.isOpen) this.enqueue(encodeClientFrame(OPCODE_PONG, frame.payload));
         return;
       case OPCODE_PONG:
         return;
@@ -248,7 +281,9 @@ export class WebSocketConnection {
     const payload = Buffer.alloc(2 + reasonBytes.length);
     payload.writeUInt16BE(code, 0);
     reasonBytes.copy(payload, 2);
-    this.socket.write(encodeClientFrame(OPCODE_CLOSE, payload));
+    // Written now, behind the frames of this tick: the connection may be destroyed before the tick ends.
+    this.outgoing.push(encodeClientFrame(OPCODE_CLOSE, payload));
+    this.flushOutgoing();
   }
 
   private failConnection(code: number, reason: string): void {
@@ -288,32 +323,45 @@ interface Frame {
   readonly payload: Buffer;
 }
 
-/** Reads one frame from the queue: the frame, undefined when incomplete, or a protocol violation. */
-function readFrame(queue: ByteQueue, maxMessageBytes: number): Frame | string | undefined {
-  if (queue.length < 2) return undefined;
-  const head = queue.peek(Math.min(queue.length, 14));
-  const fin = (head[0] & 0x80) !== 0;
-  if ((head[0] & 0x70) !== 0) return 'reserved bits set without an extension';
-  const opcode = head[0] & 0x0f;
-  if ((head[1] & 0x80) !== 0) return 'a server must not mask frames';
-  let length = head[1] & 0x7f;
+interface FrameHeader {
+  readonly fin: boolean;
+  readonly opcode: number;
+  readonly headerBytes: number;
+  readonly payloadBytes: number;
+}
+
+/** 2 bytes, 8 of extended length; server frames carry no masking key. */
+const FRAME_HEADER_BYTES_MAX = 10;
+
+/**
+ * Reads the header of the frame starting at `offset`: the header, undefined when `bytes` ends
+ * before the header does, or a protocol violation. The payload may still be incomplete.
+ */
+function parseFrameHeader(bytes: Buffer, offset: number, maxMessageBytes: number): FrameHeader | string | undefined {
+  const available = bytes.length - offset;
+  if (available < 2) return undefined;
+  const first = bytes[offset];
+  const second = bytes[offset + 1];
+  const fin = (first & 0x80) !== 0;
+  if ((first & 0x70) !== 0) return 'reserved bits set without an extension';
+  const opcode = first & 0x0f;
+  if ((second & 0x80) !== 0) return 'a server must not mask frames';
+  let payloadBytes = second & 0x7f;
   let headerBytes = 2;
-  if (length === 126) {
-    if (head.length < 4) return undefined;
-    length = head.readUInt16BE(2);
+  if (payloadBytes === 126) {
+    if (available < 4) return undefined;
+    payloadBytes = bytes.readUInt16BE(offset + 2);
     headerBytes = 4;
-  } else if (length === 127) {
-    if (head.length < 10) return undefined;
-    const high = head.readUInt32BE(2);
+  } else if (payloadBytes === 127) {
+    if (available < 10) return undefined;
+    const high = bytes.readUInt32BE(offset + 2);
     if (high > 0x1fffff) return 'too big';
-    length = high * 2 ** 32 + head.readUInt32BE(6);
+    payloadBytes = high * 2 ** 32 + bytes.readUInt32BE(offset + 6);
     headerBytes = 10;
   }
-  if (opcode >= OPCODE_CLOSE && (!fin || length > CONTROL_PAYLOAD_BYTES_MAX)) return 'malformed control frame';
-  if (length > maxMessageBytes) return 'too big';
-  if (queue.length < headerBytes + length) return undefined;
-  queue.skip(headerBytes);
-  return { fin, opcode, payload: queue.take(length) };
+  if (opcode >= OPCODE_CLOSE && (!fin || payloadBytes > CONTROL_PAYLOAD_BYTES_MAX)) return 'malformed control frame';
+  if (payloadBytes > maxMessageBytes) return 'too big';
+  return { fin, opcode, headerBytes, payloadBytes };
 }
 
 /** Encodes one client frame: FIN set, masked with a fresh random key. */
@@ -334,18 +382,28 @@ export function encodeClientFrame(opcode: number, payload: Uint8Array): Buffer {
   }
   const maskOffset = takeMaskBytes();
   maskPool.copy(frame, headerBytes, maskOffset, maskOffset + 4);
-  const start = headerBytes + 4;
+  maskInto(frame, headerBytes + 4, payload, maskOffset);
+  return frame;
+}
+
+/** target[start + i] = payload[i] XOR mask[i % 4]: four bytes per step, then the tail. */
+function maskInto(target: Buffer, start: number, payload: Uint8Array, maskOffset: number): void {
+  const length = payload.length;
   const mask0 = maskPool[maskOffset];
   const mask1 = maskPool[maskOffset + 1];
   const mask2 = maskPool[maskOffset + 2];
   const mask3 = maskPool[maskOffset + 3];
-  for (let i = 0; i < length; i += 4) {
-    frame[start + i] = payload[i] ^ mask0;
-    if (i + 1 < length) frame[start + i + 1] = payload[i + 1] ^ mask1;
-    if (i + 2 < length) frame[start + i + 2] = payload[i + 2] ^ mask2;
-    if (i + 3 < length) frame[start + i + 3] = payload[i + 3] ^ mask3;
+  const whole = length - (length % 4);
+  let i = 0;
+  for (; i < whole; i += 4) {
+    target[start + i] = payload[i] ^ mask0;
+    target[start + i + 1] = payload[i + 1] ^ mask1;
+    target[start + i + 2] = payload[i + 2] ^ mask2;
+    target[start + i + 3] = payload[i + 3] ^ mask3;
   }
-  return frame;
+  if (i < length) target[start + i] = payload[i] ^ mask0;
+  if (i + 1 < length) target[start + i + 1] = payload[i + 1] ^ mask1;
+  if (i + 2 < length) target[start + i + 2] = payload[i + 2] ^ mask2;
 }
 
 /**

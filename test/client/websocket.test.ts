@@ -55,7 +55,7 @@ function serverFrame(opcode: number, payload: Buffer, fin = true): Buffer {
 
 /** A scripted WebSocket server: completes the handshake (or sabotages it), then runs `script`. */
 async function fakeServer(
-  script: (socket: net.Socket, received: () => DecodedFrame[]) => void,
+  script: (socket: net.Socket, received: () => DecodedFrame[]) => void | Promise<void>,
   acceptOverride?: string,
 ): Promise<URL> {
   const server = net.createServer((socket) => {
@@ -71,7 +71,7 @@ async function fakeServer(
       upgraded = true;
       const accept = acceptOverride ?? createHash('sha1').update(key + GUID).digest('base64');
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-      script(socket, () => decodeFrames(buffer));
+      void script(socket, () => decodeFrames(buffer));
     });
   });
   servers.push(server);
@@ -99,8 +99,8 @@ const until = async (condition: () => boolean) => {
 
 describe('minimal WebSocket client', () => {
   test('client frames are masked and length-encoded correctly at every size class', () => {
-    for (const length of [0, 1, 125, 126, 65_535, 65_536, 200_000]) {
-      const payload = Buffer.alloc(length, length % 251);
+    for (const length of [0, 1, 2, 3, 4, 5, 7, 125, 126, 65_535, 65_536, 200_000]) {
+      const payload = Buffer.from(Array.from({ length }, (_, index) => (index * 7 + length) % 256));
       const [frame, ...rest] = decodeFrames(encodeClientFrame(2, payload));
       expect(rest).toEqual([]);
       expect(frame.fin).toBe(true);
@@ -108,6 +108,28 @@ describe('minimal WebSocket client', () => {
       expect(frame.masked).toBe(true);
       expect(frame.payload.equals(payload)).toBe(true);
     }
+  });
+
+  test('frames split at any byte, or several in one chunk, are all read intact and in order', async () => {
+    const sizes = [0, 1, 2, 30, 125, 126, 127, 1000, 65_535, 3, 0, 200];
+    const payloads = sizes.map((length, message) => Buffer.from(Array.from({ length }, (_, index) => (index + message * 13) % 256)));
+    const stream = Buffer.concat(payloads.map((payload) => serverFrame(2, payload)));
+    // Cut points: inside headers, inside extended lengths, inside payloads, and runs of whole frames.
+    const cuts = [1, 3, 5, 40, 41, 200, 1300, 1301, 1302, 1303, 30_000, stream.length - 210, stream.length - 1];
+    const url = await fakeServer(async (socket) => {
+      let start = 0;
+      for (const cut of [...cuts, stream.length]) {
+        socket.write(stream.subarray(start, cut));
+        start = cut;
+        // Separate TCP reads: give the client's event loop a turn between writes.
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    });
+    const { connection, messages } = connect(url);
+    const socket = await connection;
+    await until(() => messages.length === payloads.length);
+    expect(messages.map((message) => message.toString('hex'))).toEqual(payloads.map((payload) => payload.toString('hex')));
+    socket.destroy();
   });
 
   test('rejects a server that answers with the wrong Sec-WebSocket-Accept', async () => {

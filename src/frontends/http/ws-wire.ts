@@ -498,11 +498,15 @@ interface RequestFields {
  * anything else — another op, an invalid or unusual field, trailing bytes — for the generic path.
  */
 export function decodeClientFrameFast(bytes: Uint8Array): ClientFrame | undefined {
+  return readFast(bytes, (reader) => requestFrame(readRequestFields(reader)));
+}
+
+/** What `read` makes of the whole of `bytes`; undefined when they leave the fast subset or have bytes left over. */
+function readFast<T>(bytes: Uint8Array, read: (reader: Reader) => T | undefined): T | undefined {
   try {
     const reader = new Reader(bytes);
-    const fields = readRequestFields(reader);
-    if (!reader.done) return undefined;
-    return requestFrame(fields);
+    const value = read(reader);
+    return reader.done ? value : undefined;
   } catch (error) {
     if (error === NOT_FAST) return undefined;
     throw error;
@@ -621,22 +625,20 @@ interface ReplyFields {
  * (multi-key results, a nil id, unusual encodings) for the generic path.
  */
 export function decodeServerFrameFast(bytes: Uint8Array): ServerFrame | undefined {
-  try {
-    const reader = new Reader(bytes);
-    const fields: ReplyFields = { id: -1, ok: undefined, result: undefined, error: undefined };
-    for (let remaining = reader.mapHeader(); remaining > 0; remaining--) readReplyField(reader, fields);
-    if (!reader.done || fields.id < 0 || fields.id > FRAME_ID_MAX) return undefined;
-    if (fields.ok === true && fields.result !== undefined && fields.error === undefined) {
-      return { id: fields.id, ok: true, result: fields.result };
-    }
-    if (fields.ok === false && fields.error !== undefined && fields.result === undefined) {
-      return { id: fields.id, ok: false, error: fields.error };
-    }
-    return undefined;
-  } catch (error) {
-    if (error === NOT_FAST) return undefined;
-    throw error;
+  return readFast(bytes, readReply);
+}
+
+function readReply(reader: Reader): ServerFrame | undefined {
+  const fields: ReplyFields = { id: -1, ok: undefined, result: undefined, error: undefined };
+  for (let remaining = reader.mapHeader(); remaining > 0; remaining--) readReplyField(reader, fields);
+  if (fields.id < 0 || fields.id > FRAME_ID_MAX) return undefined;
+  if (fields.ok === true && fields.result !== undefined && fields.error === undefined) {
+    return { id: fields.id, ok: true, result: fields.result };
   }
+  if (fields.ok === false && fields.error !== undefined && fields.result === undefined) {
+    return { id: fields.id, ok: false, error: fields.error };
+  }
+  return undefined;
 }
 
 function readReplyField(reader: Reader, fields: ReplyFields): void {
