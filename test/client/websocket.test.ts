@@ -55,7 +55,7 @@ function serverFrame(opcode: number, payload: Buffer, fin = true): Buffer {
 
 /** A scripted WebSocket server: completes the handshake (or sabotages it), then runs `script`. */
 async function fakeServer(
-  script: (socket: net.Socket, received: () => DecodedFrame[]) => void | Promise<void>,
+  script: (socket: net.Socket, received: () => DecodedFrame[]) => unknown,
   acceptOverride?: string,
 ): Promise<URL> {
   const server = net.createServer((socket) => {
