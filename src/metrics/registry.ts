@@ -122,8 +122,10 @@ export class Summary {
     private readonly windowMs: number,
     private readonly nowMs: () => number,
   ) {
-    this.current = newHistogram(valueMax);
-    this.previous = newHistogram(valueMax);
+    // 32-bit buckets for the two windows that take a value per request: recording into a packed
+    // histogram costs ~2 µs, several times the rest of a WebSocket request's front-end work.
+    this.current = newHistogram(valueMax, 32);
+    this.previous = newHistogram(valueMax, 32);
     this.windowStartMs = nowMs();
   }
 
@@ -138,7 +140,7 @@ export class Summary {
 
   snapshot(labels: Labels): SummarySeriesSnapshot {
     this.rotate();
-    const window = newHistogram(this.valueMax);
+    const window = newHistogram(this.valueMax, 'packed');
     window.add(this.previous);
     window.add(this.current);
     return { labels, count: this.count, sum: this.sum, window: hdr.encodeIntoCompressedBase64(window) };
@@ -155,9 +157,9 @@ export class Summary {
   }
 }
 
-function newHistogram(valueMax: number): hdr.Histogram {
+function newHistogram(valueMax: number, bitBucketSize: 32 | 'packed'): hdr.Histogram {
   return hdr.build({
-    bitBucketSize: 'packed',
+    bitBucketSize,
     autoResize: false,
     lowestDiscernibleValue: 1,
     highestTrackableValue: Math.max(2, valueMax),
