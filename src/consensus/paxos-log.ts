@@ -10,7 +10,8 @@
  * update is one write. The chosen entry is a full snapshot of the key, which makes catch-up and
  * rebuild a copy of one record. The version of the key is the chosen entry id (0: never written).
  *
- * Record encoding (msgpackr of one array; arrays rather than maps so no field names are stored):
+ * Record encoding: format 2 is binary (the layout is in src/consensus/wire-codec.ts). Format 1,
+ * written by earlier builds and still read, is msgpackr of one array:
  *
  *   ┌───┬─────────────┬────────────────┬──────────────────┬─────────────────────────────────┐
  *   │ 1 │ chosenEntry │ chosenPayload  │ promised         │ accepted                        │
@@ -31,6 +32,7 @@ import { Packr } from 'msgpackr';
 import type { KeyResult, RequestId } from '../api/operations.js';
 import { PaxosStoreError } from '../errors.js';
 import { BALLOT_ZERO, type Ballot } from './ballot.js';
+import { decodePaxosLogRecord, encodePaxosLogRecord, PAXOS_LOG_TAG } from './wire-codec.js';
 
 export interface SessionRecord {
   readonly clientId: string;
@@ -75,29 +77,30 @@ export interface PaxosLogRecord {
   readonly open: AcceptorState;
 }
 
-const RECORD_FORMAT = 1;
+const FORMAT_1 = 1;
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
+/** The stored form: format 2 (binary, see src/consensus/wire-codec.ts). */
 export function encodePaxosLog(record: PaxosLogRecord): Uint8Array {
-  const accepted = record.open.accepted;
-  return packr.pack([
-    RECORD_FORMAT,
-    record.chosen.entryId,
-    record.chosen.payload === null ? null : payloadToArray(record.chosen.payload),
-    [record.open.promised.round, record.open.promised.replicaId],
-    accepted === null ? null : [[accepted.ballot.round, accepted.ballot.replicaId], payloadToArray(accepted.payload)],
-  ]);
+  return encodePaxosLogRecord(record);
 }
 
-/** Throws CORRUPTION when the bytes are not a record this code wrote. */
+/**
+ * Reads format 2 and the msgpack format 1 of earlier builds (still on disk until a key is
+ * rewritten). Throws CORRUPTION when the bytes are not a record this code wrote.
+ */
 export function decodePaxosLog(bytes: Uint8Array): PaxosLogRecord {
+  return bytes[0] === PAXOS_LOG_TAG ? decodePaxosLogRecord(bytes) : decodeFormat1(bytes);
+}
+
+function decodeFormat1(bytes: Uint8Array): PaxosLogRecord {
   let raw: unknown;
   try {
     raw = packr.unpack(bytes);
   } catch (error) {
     throw corrupt(`undecodable: ${(error as Error).message}`);
   }
-  if (!Array.isArray(raw) || raw.length !== 5 || raw[0] !== RECORD_FORMAT) throw corrupt('unknown record layout');
+  if (!Array.isArray(raw) || raw.length !== 5 || raw[0] !== FORMAT_1) throw corrupt('unknown record layout');
   const [, entryId, chosenPayload, promised, accepted] = raw;
   if (!isCount(entryId)) throw corrupt('chosen entry id');
   if ((entryId === 0) !== (chosenPayload === null)) throw corrupt('chosen payload presence');
@@ -109,16 +112,6 @@ export function decodePaxosLog(bytes: Uint8Array): PaxosLogRecord {
     },
   };
   return record;
-}
-
-function payloadToArray(payload: EntryPayload): unknown[] {
-  const requestId = payload.requestId;
-  return [
-    payload.value,
-    payload.proposerId,
-    requestId === null ? null : [requestId.clientId, requestId.timestampMs, requestId.sequence],
-    payload.sessions.map((session) => [session.clientId, session.sequence, session.result.version, session.result.applied, session.result.value]),
-  ];
 }
 
 function payloadFromArray(raw: unknown): EntryPayload {

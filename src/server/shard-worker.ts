@@ -13,7 +13,6 @@
 import { randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { shardDirectory } from '../cluster/data-directory.js';
-import type { PeerMessage } from '../consensus/messages.js';
 import { Replica, engineStorage } from '../consensus/replica.js';
 import { PaxosStoreError } from '../errors.js';
 import { ShardWorkerChannel } from '../ipc/channel.js';
@@ -21,7 +20,8 @@ import { Bitcask, closeMergePool } from '../storage/bitcask/bitcask.js';
 import { PeerLinks } from '../transport/peer-links.js';
 import { loadShardHasher } from '../router/shard-hash.js';
 import { Random } from '../util/random.js';
-import { DelosHost, type LogEnvelope } from './delos-host.js';
+import { DelosHost } from './delos-host.js';
+import { type PeerWireMessage, peerWireCodec } from './peer-wire.js';
 import { collectShardMetrics } from './shard-metrics.js';
 import type { ShardWorkerData, WorkerToMain } from './worker-protocol.js';
 
@@ -32,14 +32,6 @@ const METRICS_INTERVAL_MS = 1000;
 
 function post(message: WorkerToMain): void {
   parentPort!.postMessage(message);
-}
-
-/** What the peer links carry: per-key consensus messages and Delos log envelopes (delos-host.ts). */
-type PeerWireMessage = PeerMessage | LogEnvelope;
-
-function isPeerMessage(value: unknown): value is PeerWireMessage {
-  // Shape checks of every field happen in Replica.receive and DelosHost, which count and drop bad messages.
-  return typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string';
 }
 
 /**
@@ -115,7 +107,7 @@ async function main(): Promise<void> {
     peers: config.replicas
       .filter((entry) => entry.id !== config.replicaId)
       .map((entry) => ({ replicaId: entry.id, address: { host: entry.host, port: entry.peerPort + shardIndex } })),
-    isMessage: isPeerMessage,
+    codec: peerWireCodec,
     onMessages: (peer, messages) => replica.receive(peer, delos.takeLogMessages(peer, messages)),
     logger: { info: (event, fields) => log('info', event, fields), warn: (event, fields) => log('warn', event, fields) },
     socketsPerPeer: config.transport.socketsPerPeer,

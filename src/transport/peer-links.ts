@@ -55,6 +55,35 @@ export interface TransportLogger {
   warn(event: string, fields: Record<string, unknown>): void;
 }
 
+/** A frame's payload is a msgpack array; a codec decides what each element is. */
+export interface MessageCodec<TMessage> {
+  /** One message as one complete msgpack value. Throws for a message it cannot encode. */
+  encode(message: TMessage): Uint8Array;
+  /** Every message of one frame payload, validated; throws PROTOCOL_ERROR on anything malformed. */
+  decodeAll(payload: Uint8Array): TMessage[];
+}
+
+/** The default codec: each message is a msgpack value (msgpackr), checked by `isMessage`. */
+export function msgpackCodec<TMessage>(isMessage: (value: unknown) => value is TMessage): MessageCodec<TMessage> {
+  const packr = new Packr({ useRecords: false, useBigIntExtension: true, copyBuffers: true });
+  return {
+    encode: (message) => packr.pack(message),
+    decodeAll: (payload) => {
+      let messages: unknown;
+      try {
+        messages = packr.unpack(payload);
+      } catch (error) {
+        throw new PaxosStoreError('PROTOCOL_ERROR', `frame payload is not msgpack: ${(error as Error).message}`);
+      }
+      if (!Array.isArray(messages)) throw new PaxosStoreError('PROTOCOL_ERROR', 'frame payload is not an array of messages');
+      for (const message of messages) {
+        if (!isMessage(message)) throw new PaxosStoreError('PROTOCOL_ERROR', 'a message failed validation');
+      }
+      return messages as TMessage[];
+    },
+  };
+}
+
 export interface PeerLinksOptions<TMessage> {
   /** This end: cluster, replica id, shard index and shard count (sent in the hello). */
   readonly identity: LinkIdentity;
@@ -65,8 +94,12 @@ export interface PeerLinksOptions<TMessage> {
   readonly listenPort: number;
   /** Every peer replica; an address may come later through `setPeerAddress`. */
   readonly peers: ReadonlyArray<{ readonly replicaId: number; readonly address?: PeerAddress }>;
-  /** Validator run on every received message; false drops the connection as malformed. */
-  readonly isMessage: (value: unknown) => value is TMessage;
+  /**
+   * How messages are encoded: a MessageCodec, or (without one) msgpackr with this validator run
+   * on every received message (false drops the connection as malformed). Give exactly one.
+   */
+  readonly codec?: MessageCodec<TMessage>;
+  readonly isMessage?: (value: unknown) => value is TMessage;
   /** Called once per received frame with its messages, in wire order. */
   readonly onMessages: (peerId: number, messages: TMessage[]) => void;
   readonly logger: TransportLogger;
@@ -163,7 +196,7 @@ function positiveInteger(name: string, value: number, minimum = 1): number {
 export class PeerLinks<TMessage> {
   private readonly identity: LinkIdentity;
   private readonly secret: Uint8Array;
-  private readonly isMessage: (value: unknown) => value is TMessage;
+  private readonly codec: MessageCodec<TMessage>;
   private readonly onMessages: (peerId: number, messages: TMessage[]) => void;
   private readonly logger: TransportLogger;
   private readonly random: Random;
@@ -182,7 +215,6 @@ export class PeerLinks<TMessage> {
   private readonly listenHost: string;
   private readonly listenPort: number;
   private readonly peers = new Map<number, PeerState>();
-  private readonly packr = new Packr({ useRecords: false, useBigIntExtension: true, copyBuffers: true });
   private readonly inbound = new Set<net.Socket>();
   private readonly sockets = new Set<net.Socket>();
   private readonly server: net.Server;
@@ -211,7 +243,10 @@ export class PeerLinks<TMessage> {
     this.identity = options.identity;
     this.secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : options.secret;
     if (this.secret.length === 0) throw new PaxosStoreError('INVALID_ARGUMENT', 'the cluster secret must not be empty');
-    this.isMessage = options.isMessage;
+    if ((options.codec === undefined) === (options.isMessage === undefined)) {
+      throw new PaxosStoreError('INVALID_ARGUMENT', 'give PeerLinks exactly one of codec and isMessage');
+    }
+    this.codec = options.codec ?? msgpackCodec(options.isMessage!);
     this.onMessages = options.onMessages;
     this.logger = options.logger;
     this.random = options.random ?? new Random((Math.random() * 2 ** 32) >>> 0);
@@ -279,14 +314,14 @@ export class PeerLinks<TMessage> {
   /**
    * Queues one message for a peer; it leaves in a frame when the batch is full, when
    * `batchMaxDelayUs` elapses or on `flush()`. Never blocks: a full queue drops its oldest
-   * messages (counted). Throws INVALID_ARGUMENT for an unknown peer or a message msgpackr cannot
+   * messages (counted). Throws INVALID_ARGUMENT for an unknown peer or a message the codec cannot
    * encode, REQUEST_TOO_LARGE for one above the frame limit.
    */
   send(peerId: number, message: TMessage): void {
     const peer = this.peer(peerId);
     let encoded: Uint8Array;
     try {
-      encoded = this.packr.pack(message);
+      encoded = this.codec.encode(message);
     } catch (error) {
       throw new PaxosStoreError('INVALID_ARGUMENT', `peer message cannot be encoded: ${(error as Error).message}`, undefined, { cause: error });
     }
@@ -669,19 +704,10 @@ export class PeerLinks<TMessage> {
   /** Decodes and validates the messages of a data frame (PROTOCOL_ERROR when anything is off). */
   private decodeMessages(frame: DecodedFrame): TMessage[] {
     if ((frame.flags & FLAG_HANDSHAKE) !== 0) throw new PaxosStoreError('PROTOCOL_ERROR', 'handshake frame after authentication');
-    let messages: unknown;
-    try {
-      messages = this.packr.unpack(frame.payload);
-    } catch (error) {
-      throw new PaxosStoreError('PROTOCOL_ERROR', `frame payload is not msgpack: ${(error as Error).message}`);
-    }
-    if (!Array.isArray(messages)) throw new PaxosStoreError('PROTOCOL_ERROR', 'frame payload is not an array of messages');
-    for (const message of messages) {
-      if (!this.isMessage(message)) throw new PaxosStoreError('PROTOCOL_ERROR', 'a message failed validation');
-    }
+    const messages = this.codec.decodeAll(frame.payload);
     this.stats.framesReceived++;
     this.stats.bytesReceived += frame.wireBytes;
     this.stats.messagesReceived += messages.length;
-    return messages as TMessage[];
+    return messages;
   }
 }
