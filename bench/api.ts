@@ -1,10 +1,14 @@
 /**
  * `npm run bench:api`: the WebSocket API against the Redis protocol on the same local cluster,
  * with the same client concurrency and workload, measured by `paxosstore bench` (the same load
- * generator and HDR recording for both). Targets alternate over BENCH_ROUNDS rounds so machine
- * noise hits both alike; the table reports each target's median round.
+ * generator and HDR recording for both).
  *
- * Knobs: BENCH_CLIENTS (50), BENCH_DURATION (10 s), BENCH_ROUNDS (2), BENCH_WORKLOADS ("C,A"),
+ * The machine is shared and noisy (the same target can vary 2× between two minutes), so the
+ * targets run in pairs, in ABBA order (RESP, WS | WS, RESP | RESP, WS | …) so that a steady drift
+ * favours neither, and the ratio reported is the median of the per-round ratios WS ÷ RESP of
+ * adjacent runs, with their range. Each round's figures go to stderr as they come.
+ *
+ * Knobs: BENCH_CLIENTS (50), BENCH_DURATION (10 s), BENCH_ROUNDS (4), BENCH_WORKLOADS ("C,A"),
  * BENCH_KEYS (10000), BENCH_BASE_PORT (18100) and the cluster knobs of bench/cluster-process.ts.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,7 +27,7 @@ interface Round {
 
 const clients = process.env.BENCH_CLIENTS ?? '50';
 const duration = process.env.BENCH_DURATION ?? '10';
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const workloads = (process.env.BENCH_WORKLOADS ?? 'C,A').split(',');
 const keys = process.env.BENCH_KEYS ?? '10000';
 const basePort = Number(process.env.BENCH_BASE_PORT ?? 18100);
@@ -45,13 +49,28 @@ function runBench(target: 'resp' | 'ws', workload: string, preload: boolean): Ro
   return { throughput: total.throughputPerSecond, p50Ms: total.latencyMs?.p50 ?? Number.NaN, p99Ms: total.latencyMs?.p99 ?? Number.NaN, errors: total.errors + total.timeouts };
 }
 
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** RESP first in rounds 0, 3, 4, 7, …; WebSocket first in rounds 1, 2, 5, 6, … (ABBA). */
+function roundOrder(round: number): readonly ('resp' | 'ws')[] {
+  return round % 4 === 0 || round % 4 === 3 ? ['resp', 'ws'] : ['ws', 'resp'];
+}
+
+function describe(round: Round): string {
+  return `${round.throughput.toFixed(0)} ops/s, p50 ${round.p50Ms} ms, p99 ${round.p99Ms} ms, ${round.errors} errors`;
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'paxosstore-bench-api-'));
   const cluster = await startClusterProcess(root, basePort, clusterArgsFromEnvironment());
   const lines = [
-    `paxosstore bench, ${clients} clients × 1 in flight, ${keys} keys, ${duration} s per round, ${rounds} alternating rounds; ${new Date().toISOString().slice(0, 10)}`,
+    `paxosstore bench, ${clients} clients × 1 in flight, ${keys} keys, ${duration} s per run, ${rounds} rounds in ABBA order; ${new Date().toISOString().slice(0, 10)}`,
     '',
-    '| workload | target | ops/s (median) | p50 ms | p99 ms | errors | WebSocket ÷ RESP |',
+    '| workload | target | ops/s (median) | p50 ms (median) | p99 ms (median) | errors | WebSocket ÷ RESP (median of rounds, range) |',
     '|---|---|---|---|---|---|---|',
   ];
   try {
@@ -59,21 +78,29 @@ async function main(): Promise<void> {
     for (const workload of workloads) {
       const results: Record<'resp' | 'ws', Round[]> = { resp: [], ws: [] };
       for (let round = 0; round < rounds; round++) {
-        for (const target of round % 2 === 0 ? (['resp', 'ws'] as const) : (['ws', 'resp'] as const)) {
-          process.stderr.write(`workload ${workload}, round ${round + 1}: ${target} …\n`);
+        for (const target of roundOrder(round)) {
           results[target].push(runBench(target, workload, !preloaded));
           preloaded = true;
         }
+        const ratio = results.ws[round].throughput / results.resp[round].throughput;
+        process.stderr.write(
+          `workload ${workload}, round ${round + 1}: RESP ${describe(results.resp[round])} | WebSocket ${describe(results.ws[round])} | ${ratio.toFixed(2)}×\n`,
+        );
       }
-      const summary = (target: 'resp' | 'ws'): Round => {
-        const sorted = [...results[target]].sort((a, b) => a.throughput - b.throughput);
-        return sorted[Math.floor(sorted.length / 2)];
-      };
-      const resp = summary('resp');
-      const ws = summary('ws');
-      const ratio = (ws.throughput / resp.throughput).toFixed(2);
-      lines.push(`| ${workload} | RESP | ${resp.throughput.toFixed(0)} | ${resp.p50Ms} | ${resp.p99Ms} | ${results.resp.reduce((sum, r) => sum + r.errors, 0)} | |`);
-      lines.push(`| ${workload} | WebSocket | ${ws.throughput.toFixed(0)} | ${ws.p50Ms} | ${ws.p99Ms} | ${results.ws.reduce((sum, r) => sum + r.errors, 0)} | ${ratio}× |`);
+      const ratios = results.ws.map((ws, round) => ws.throughput / results.resp[round].throughput);
+      for (const target of ['resp', 'ws'] as const) {
+        const runs = results[target];
+        const cells = [
+          workload,
+          target === 'resp' ? 'RESP' : 'WebSocket',
+          median(runs.map((run) => run.throughput)).toFixed(0),
+          median(runs.map((run) => run.p50Ms)).toFixed(3),
+          median(runs.map((run) => run.p99Ms)).toFixed(3),
+          String(runs.reduce((sum, run) => sum + run.errors, 0)),
+          target === 'resp' ? '' : `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`,
+        ];
+        lines.push(`| ${cells.join(' | ')} |`);
+      }
     }
   } finally {
     await stopProcess(cluster);
