@@ -57,7 +57,7 @@ export interface ReplicaOptions {
   readonly random: Random;
   readonly config?: Partial<ConsensusConfig>;
   readonly limits?: Partial<SchedulerLimits>;
-  /** Keys whose state stays in memory (default 100 000); idle ones beyond are evicted, LRU. */
+  /** Keys whose state stays in memory (default 100 000); idle ones beyond are evicted, least recently used first (CLOCK approximation). */
   readonly keysInMemoryMax?: number;
   /** Largest value accepted from a client (default VALUE_BYTES_MAX_DEFAULT). */
   readonly valueBytesMax?: number;
