@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { type ServerConfig, parseServerConfig } from '../cluster/config.js';
+import { recordedShardCount } from '../cluster/data-directory.js';
 import { type LocalClusterOptions, startLocalCluster } from '../cluster/local-cluster.js';
 import { isPaxosStoreError } from '../errors.js';
 
@@ -66,9 +69,16 @@ async function runStart(flags: Record<string, unknown>): Promise<void> {
     };
   }
   if (flags.rebuilding === true) raw.rebuilding = true;
+  // An existing data directory keeps the shard count it was created with (it is fixed for life).
+  if (raw.shards === undefined && typeof raw.dataDir === 'string') raw.shards = recordedShardCount(raw.dataDir);
   const config: ServerConfig = parseServerConfig(raw);
   const { runReplica } = await import('../server/replica.js');
   await runReplica(config);
+}
+
+/** Shards for a local cluster: what its data was created with, else the cores shared by its replicas. */
+function localClusterShards(dataDir: string, replicas: number): number {
+  return recordedShardCount(join(dataDir, 'r1')) ?? Math.max(1, Math.floor(availableParallelism() / replicas));
 }
 
 async function runCluster(flags: Record<string, unknown>): Promise<void> {
@@ -77,7 +87,7 @@ async function runCluster(flags: Record<string, unknown>): Promise<void> {
     dataDir: flags.dataDir as string,
     basePort: flags.basePort as number,
     host: flags.host as string,
-    shards: flags.shards as number,
+    shards: (flags.shards as number | undefined) ?? localClusterShards(flags.dataDir as string, flags.replicas as number),
     transport: transportFromFlags(flags as TransportFlags),
   };
   const cluster = await startLocalCluster(options);
@@ -146,7 +156,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       .option('--data-dir <dir>', 'parent data directory', './data')
       .option('--base-port <port>', 'replica r uses ports BASE+(r-1)*100 …', positiveInteger, 7100)
       .option('--host <host>', 'loopback address to bind', '127.0.0.1')
-      .option('--shards <n>', 'shard workers per replica', positiveInteger, 2),
+      .option('--shards <n>', 'shard workers per replica (default: what ./data was created with, else cores ÷ replicas, at least 1)', positiveInteger),
   ).action((flags) => runCluster(flags).catch(report));
 
   program

@@ -87,6 +87,13 @@ export const defaultConsensusConfig: ConsensusConfig = {
 };
 
 export const SHARDS_MAX = 64;
+/**
+ * One shard worker per replica unless told otherwise: every replica of a cluster must use the same
+ * count, so the default cannot depend on the machine. On 2 cores one worker next to the main
+ * thread halved the CPU per write compared with two (fewer threads, fuller batches); give more
+ * cores more shards with `shards` / `--shards` (README, Tuning).
+ */
+export const SHARDS_DEFAULT = 1;
 export const REPLICAS_MAX = 9;
 
 type Json = Record<string, unknown>;
@@ -150,7 +157,7 @@ export function parseServerConfig(input: unknown): ServerConfig {
   if (ids.size !== replicas.length) fail('replicas', 'has duplicate ids');
   if (!ids.has(replicaId)) fail('replicaId', `${replicaId} is not listed in replicas`);
   if (replicas.length % 2 === 0) fail('replicas', 'must have an odd count (3 or 5 recommended): an even count adds no fault tolerance');
-  const shards = integer(source, 'shards', 2, 1, SHARDS_MAX, '');
+  const shards = integer(source, 'shards', SHARDS_DEFAULT, 1, SHARDS_MAX, '');
   for (const replica of replicas) {
     if (replica.peerPort + shards - 1 > 65535) fail(`replicas (id ${replica.id}).peerPort`, `+ shards exceeds 65535`);
   }

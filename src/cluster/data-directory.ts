@@ -39,6 +39,25 @@ export function identityOf(config: ServerConfig): DataDirectoryIdentity {
   };
 }
 
+/**
+ * The shard count a data directory was created with, or undefined for a new directory. Lets a
+ * restart without `--shards` keep what the cluster was built with when the default changes.
+ */
+export function recordedShardCount(dataDir: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(joinPath(dataDir, IDENTITY_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const shards = (JSON.parse(text) as Partial<DataDirectoryIdentity>).shards;
+    return Number.isSafeInteger(shards) && (shards as number) >= 1 ? shards : undefined;
+  } catch {
+    return undefined; // prepareDataDirectory reports the damaged file when the replica starts
+  }
+}
+
 /** Creates the directory and its identity, or verifies the identity it already has. */
 export async function prepareDataDirectory(config: ServerConfig, fileSystem = new RealFileSystem()): Promise<'created' | 'existing'> {
   const expected = identityOf(config);

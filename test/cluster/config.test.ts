@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseServerConfig } from '../../src/cluster/config.js';
-import { prepareDataDirectory } from '../../src/cluster/data-directory.js';
+import { prepareDataDirectory, recordedShardCount } from '../../src/cluster/data-directory.js';
 import { loadShardHasher, shardOf } from '../../src/router/shard-hash.js';
 
 const directories: string[] = [];
@@ -32,7 +32,7 @@ function baseConfig(overrides: Record<string, unknown> = {}): Record<string, unk
 describe('parseServerConfig', () => {
   it('fills defaults', () => {
     const config = parseServerConfig(baseConfig());
-    expect(config.shards).toBe(2);
+    expect(config.shards).toBe(1);
     expect(config.transport.socketsPerPeer).toBe(2);
     expect(config.resp).toEqual({ host: '127.0.0.1', port: 7100 });
   });
@@ -50,7 +50,14 @@ describe('data directory identity', () => {
     expect(await prepareDataDirectory(config)).toBe('created');
     expect(await prepareDataDirectory(config)).toBe('existing');
     const other = parseServerConfig({ ...baseConfig(), dataDir: config.dataDir, shards: 3 });
-    await expect(prepareDataDirectory(other)).rejects.toMatchObject({ code: 'CONFIG_MISMATCH', message: expect.stringMatching(/shards is 2, config says 3/) });
+    await expect(prepareDataDirectory(other)).rejects.toMatchObject({ code: 'CONFIG_MISMATCH', message: expect.stringMatching(/shards is 1, config says 3/) });
+  });
+
+  it('tells a restart the shard count the directory was created with', async () => {
+    const config = parseServerConfig(baseConfig({ shards: 4 }));
+    expect(recordedShardCount(config.dataDir)).toBeUndefined();
+    await prepareDataDirectory(config);
+    expect(recordedShardCount(config.dataDir)).toBe(4);
   });
 });
 
