@@ -30,7 +30,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KvApplicator, KvService, readResult } from '../apps/kv/kv-applicator.js';
-import type { KeyOperation } from '../api/operations.js';
+import type { KeyOperation, RequestId } from '../api/operations.js';
 import { type Stack, buildStack } from '../engines/stack.js';
 import type { ObservedLayer } from '../engines/observer-engine.js';
 import { PaxosStoreError } from '../errors.js';
@@ -96,6 +96,8 @@ export interface DelosHostOptions {
 class DelosGroup {
   private proposalsSinceMaintenance = 0;
   private maintaining: Promise<void> | null = null;
+  /** The log below this position is trimmed here. */
+  trimmedPosition = 0;
   readonly latency: Readonly<Record<ObservedLayer, Summary>>;
 
   constructor(
@@ -132,7 +134,7 @@ class DelosGroup {
     return new DelosGroup(name, store, node, stack, new KvService(stack.top), metrics);
   }
 
-  async execute(key: Uint8Array, operation: KeyOperation): Promise<RingResult> {
+  async execute(key: Uint8Array, operation: KeyOperation, requestId?: RequestId): Promise<RingResult> {
     if (operation.kind === 'get') {
       if (operation.consistency !== 'local') return this.service.execute(key, operation);
       // A local read answers from what this replica has applied (possibly stale, like /v1/kv's),
@@ -145,21 +147,21 @@ class DelosGroup {
       }
     }
     this.proposalsSinceMaintenance++;
-    return this.service.execute(key, operation);
+    return this.service.execute(key, operation, requestId);
   }
 
   /**
    * Trims the log below the slowest replica's applied position (ViewTrackingEngine). An idle
    * replica reports its view with a heartbeat entry, or nobody could ever trim past it.
    */
-  maintain(warn: DelosHostOptions['warn']): void {
-    if (this.maintaining !== null) return;
+  maintain(warn: DelosHostOptions['warn']): Promise<void> {
+    if (this.maintaining !== null) return this.maintaining;
     const idle = this.proposalsSinceMaintenance === 0;
     this.proposalsSinceMaintenance = 0;
     this.maintaining = (async () => {
       try {
         if (idle) await this.stack.views.heartbeat();
-        await this.stack.base.trim();
+        this.trimmedPosition = await this.stack.base.trim();
       } catch (error) {
         // No quorum right now (a TIMEOUT): the next round tries again.
         warn('delos maintenance failed', { group: this.name, error: describe(error) });
@@ -168,6 +170,7 @@ class DelosGroup {
       }
     })();
     for (const failure of this.node.failures.splice(0)) warn('delos background failure', { group: this.name, error: describe(failure) });
+    return this.maintaining;
   }
 
   async close(): Promise<void> {
@@ -179,9 +182,9 @@ class DelosGroup {
     });
     await Promise.race([this.stack.base.flush().catch(() => {}), bound]);
     clearTimeout(timer);
-    // Stops retries and sends of this incarnation; the store then finishes its queued writes.
+    // Stops retries and sends of this incarnation (a maintenance round waiting for the log never
+    // resumes: not awaited); the store then finishes its queued writes.
     this.node.crash();
-    await this.maintaining?.catch(() => {});
     await this.store.close();
   }
 }
@@ -210,9 +213,7 @@ export class DelosHost {
         valueScale: 1e-6,
       }),
     };
-    this.maintenanceTimer = setInterval(() => {
-      for (const group of this.groups.values()) group.maintain(options.warn);
-    }, MAINTENANCE_INTERVAL_MS);
+    this.maintenanceTimer = setInterval(() => void this.maintainNow(), MAINTENANCE_INTERVAL_MS);
     this.maintenanceTimer.unref();
     this.registerGauges(registry);
   }
@@ -260,13 +261,21 @@ export class DelosHost {
     }
   }
 
-  /** Runs one KV operation on `groupName`'s applicator; NOT_FOUND for a group this worker does not own. */
-  execute(groupName: string, key: Uint8Array, operation: KeyOperation): Promise<RingResult> {
+  /**
+   * Runs one KV operation on `groupName`'s applicator (a write with `requestId` is deduplicated
+   * like on the per-key path); NOT_FOUND for a group this worker does not own.
+   */
+  execute(groupName: string, key: Uint8Array, operation: KeyOperation, requestId?: RequestId): Promise<RingResult> {
     const group = this.groups.get(groupName);
     if (group === undefined) {
       return Promise.reject(new PaxosStoreError('NOT_FOUND', `log group ${JSON.stringify(groupName)} is not served by shard ${this.options.shardIndex}`));
     }
-    return group.execute(key, operation);
+    return group.execute(key, operation, requestId);
+  }
+
+  /** One maintenance round of every group now (the timer runs one every 10 s); never rejects. */
+  async maintainNow(): Promise<void> {
+    await Promise.all([...this.groups.values()].map((group) => group.maintain(this.options.warn)));
   }
 
   /** This worker's Delos metrics, merged by the main thread with the other shard metrics. */
@@ -281,12 +290,14 @@ export class DelosHost {
 
   private registerGauges(registry: MetricsRegistry): void {
     const applied = registry.gauge({ name: 'paxosstore_delos_applied_position', help: 'Log position up to which this replica applied the group.', labelNames: ['group'] });
+    const trimmed = registry.gauge({ name: 'paxosstore_delos_trimmed_position', help: 'Log position below which this replica trimmed the group.', labelNames: ['group'] });
     const entries = registry.counter({ name: 'paxosstore_delos_entries_applied_total', help: 'Log entries applied (one LocalStore batch each).', labelNames: ['group'] });
     const rejected = registry.counter({ name: 'paxosstore_delos_peer_messages_rejected_total', help: 'Log messages dropped: malformed, undecodable or for a group not served here.' }).with();
     let rejectedReported = 0;
     registry.onCollect(() => {
       for (const group of this.groups.values()) {
         applied.with({ group: group.name }).set(group.stack.base.appliedPosition);
+        trimmed.with({ group: group.name }).set(group.trimmedPosition);
         const counter = entries.with({ group: group.name });
         counter.inc(group.stack.base.entriesApplied - counter.get());
       }
@@ -296,8 +307,9 @@ export class DelosHost {
   }
 }
 
+/** Envelopes decoded by a peer codec are checked here, whatever the codec let through. */
 function isLogTraffic(message: unknown): boolean {
-  return (message as { type?: unknown }).type === 'log';
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'log';
 }
 
 function describe(error: unknown): string {

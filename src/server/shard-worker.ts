@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   const channel = new ShardWorkerChannel(buffers, {
     onRequest: (request) =>
       withDeadline(
-        request.logGroup === undefined ? replica.execute(request.key, request.operation, request.requestId) : delos.execute(request.logGroup, request.key, request.operation),
+        request.logGroup === undefined ? replica.execute(request.key, request.operation, request.requestId) : delos.execute(request.logGroup, request.key, request.operation, request.requestId),
         config.consensus.requestTimeoutMs,
       ),
     onShutdown: async () => {

@@ -110,6 +110,8 @@ describe('log envelopes on the peer links', () => {
       const consensus = { type: 'fetch', key, chosenId: 0 };
       const frame = [consensus, { type: 'log', group: 'kv', message: { kind: 'tailQuery', loglet: 1, queryId: 9 } }, { type: 'log', group: 'nope', message: { kind: 'tailQuery', loglet: 1, queryId: 9 } }, { type: 'log', group: 'kv' }];
       expect(host.takeLogMessages(2, frame)).toEqual([consensus]);
+      // Whatever a peer codec decodes reaches this split: non-objects pass on to the consensus validator.
+      expect(host.takeLogMessages(2, [null, 7, consensus])).toEqual([null, 7, consensus]);
       const plain = [consensus];
       expect(host.takeLogMessages(2, plain)).toBe(plain);
       // The valid tail query was answered to its sender, on the same group.

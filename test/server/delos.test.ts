@@ -93,6 +93,14 @@ describe('the Delos KV log group in a three-replica cluster', () => {
     expect(text(incremented)).toBe('5');
     expect(text(await request(1, 'GET', `${keyPath('counter')}?consistency=linearizable`))).toBe('5');
 
+    // A retry with the same X-Client-Id / X-Request-Sequence, through another replica, is applied once.
+    const retryHeaders = { 'X-Client-Id': 'delos-test', 'X-Request-Sequence': '7' };
+    const original = await request(1, 'POST', `${keyPath('counter')}?op=incr&delta=2`, undefined, retryHeaders);
+    const retried = await request(2, 'POST', `${keyPath('counter')}?op=incr&delta=2`, undefined, retryHeaders);
+    expect([text(original), text(retried)]).toEqual(['7', '7']);
+    expect(retried.headers.get('x-version')).toBe(original.headers.get('x-version'));
+    expect(text(await request(3, 'GET', keyPath('counter')))).toBe('7');
+
     const tooLarge = await request(1, 'PUT', keyPath('big'), new Uint8Array(40 * 1024));
     expect(tooLarge.status).toBe(413);
     expect(tooLarge.json()).toMatchObject({ error: { code: 'VALUE_TOO_LARGE' } });
@@ -100,7 +108,7 @@ describe('the Delos KV log group in a three-replica cluster', () => {
     // The per-key PaxosStore keyspace is a different one.
     expect((await request(1, 'GET', '/v1/kv/fresh')).status).toBe(404);
     acknowledged.set('fresh', 'x');
-    acknowledged.set('counter', '5');
+    acknowledged.set('counter', '7');
   });
 
   it('exports the ObserverEngine latencies as Prometheus summaries per layer', async () => {
