@@ -4,8 +4,8 @@
  * one seeded Random and one event queue, so a seed replays exactly.
  *
  * - Network: messages may be dropped, duplicated, delayed and reordered; partitions block pairs
- *   of replicas until healed. With `encodeMessages`, every message goes through msgpackr as on
- *   the wire (catches messages that do not survive encoding, and any aliasing between replicas);
+ *   of replicas until healed. With `encodeMessages`, every message goes through the binary
+ *   wire codec (src/consensus/wire-codec.ts) as on the wire (catches messages that do not survive encoding, and any aliasing between replicas);
  *   without it the objects are shared, which is several times faster (the core never mutates them).
  * - Disk: a group commit becomes durable after a (sometimes slow) delay, in commit order; a crash
  *   drops every commit not yet durable, and the replica restarts from the durable records only.
@@ -14,7 +14,7 @@
  *   if no client saw it. (Durable, not merely learned: a replica may count its own accept before
  *   it is durable, and a crash then takes both back before anyone could see them.)
  */
-import { Packr } from 'msgpackr';
+import { decodePeerMessages, encodePeerMessage } from '../consensus/wire-codec.js';
 import type { ReplicaBugs } from '../consensus/config.js';
 import type { ConsensusConfig } from '../consensus/config.js';
 import type { PeerMessage } from '../consensus/messages.js';
@@ -25,7 +25,6 @@ import type { Random } from '../util/random.js';
 import { EventQueue } from './event-queue.js';
 import type { FaultProfile } from './faults.js';
 
-const wire = new Packr({ useRecords: false, moreTypes: false });
 
 /** Durable records of one replica; a commit becomes durable only when its event fires. */
 class SimStore implements ReplicaStorage {
@@ -208,7 +207,7 @@ export class SimCluster {
         this.counters.messagesDropped++;
         continue;
       }
-      const payload = this.options.encodeMessages ? wire.pack(message) : message;
+      const payload = this.options.encodeMessages ? encodePeerMessage(message) : message;
       const copies = this.random.chance(profile.duplicateRate) ? 2 : 1;
       if (copies === 2) this.counters.messagesDuplicated++;
       for (let copy = 0; copy < copies; copy++) {
@@ -221,7 +220,7 @@ export class SimCluster {
   private deliver(from: number, to: number, payload: Uint8Array | PeerMessage): void {
     const replica = this.replica(to);
     if (replica === null || this.blocked.has(`${from}>${to}`)) return;
-    replica.receive(from, [payload instanceof Uint8Array ? (wire.unpack(payload) as PeerMessage) : payload]);
+    replica.receive(from, payload instanceof Uint8Array ? decodeFrameOfOne(payload) : [payload]);
   }
 
   observeChosen(replicaId: number, name: string, entry: ChosenEntry): void {
@@ -245,4 +244,12 @@ function entryIdentity(entry: ChosenEntry): string {
   const value = payload.value === null ? 'tombstone' : Buffer.from(payload.value).toString('latin1');
   const request = payload.requestId === null ? '-' : `${payload.requestId.clientId}#${payload.requestId.sequence}`;
   return `${JSON.stringify(value)} by ${request} via replica ${payload.proposerId}`;
+}
+
+/** Decodes one encoded message (a msgpack bin) as the one element of a frame payload. */
+function decodeFrameOfOne(encoded: Uint8Array): PeerMessage[] {
+  const payload = new Uint8Array(encoded.length + 1);
+  payload[0] = 0x91; // msgpack fixarray of one
+  payload.set(encoded, 1);
+  return decodePeerMessages(payload);
 }

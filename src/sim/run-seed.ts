@@ -59,7 +59,7 @@ export function runSeed(options: SeedOptions): SeedReport {
   const random = new Random(options.seed);
   const profile: FaultProfile = { ...randomFaultProfile(random.fork()), ...options.profileOverride };
   const config = { ...timeoutsFor(profile), ...options.config };
-  // One seed in four sends every message through msgpackr, as on the wire.
+  // One seed in four sends every message through the binary wire codec, as on the wire.
   const encodeMessages = options.seed % 4 === 0;
   // One seed in three keeps a single key in memory: every other idle key is evicted and reloaded.
   const keysInMemoryMax = options.seed % 3 === 1 ? 1 : undefined;
