@@ -1,54 +1,70 @@
 /**
  * Micro-benchmarks of src/transport:
- * - `benchFrame`: the frame path for one batch of 64 small Paxos-like messages — msgpackr-encode
- *   each message, build the frame (header, CRC32C, optional lz4), then decode it incrementally
- *   and unpack the messages, as PeerLinks does on both ends (tinybench).
+ * - `benchFrame`: the frame path for one batch of 64 consensus `paxos` messages (64-byte values) —
+ *   encode each message, build the frame (header, CRC32C, optional lz4), then decode it
+ *   incrementally and decode the messages, as PeerLinks does on both ends (tinybench). Once with
+ *   the binary wire codec the shard workers use, once with msgpackr of the plain objects (the
+ *   codec before 2026-11-22), for comparison in the same run.
  * - `measurePeerLinksThroughput`: messages per second from one PeerLinks to another over
- *   loopback TCP (2 sockets, default batching), sent in bursts of 1000 with a flush after each.
+ *   loopback TCP (2 sockets, default batching, binary codec), sent in bursts of 1000 with a flush
+ *   after each.
  * Run: `npx tsc -p . && node dist/bench/micro/frame.js`.
  */
 
-import { Packr } from 'msgpackr';
 import { Bench } from 'tinybench';
+import type { PeerMessage } from '../../src/consensus/messages.js';
+import { decodePeerMessages, encodePeerMessage } from '../../src/consensus/wire-codec.js';
 import { encodeMessageFrame, FrameDecoder } from '../../src/transport/frame.js';
-import { PeerLinks } from '../../src/transport/peer-links.js';
+import { type MessageCodec, msgpackCodec, PeerLinks } from '../../src/transport/peer-links.js';
 import { Random } from '../../src/util/random.js';
 
 const MESSAGES_PER_BATCH = 64;
 
-function sampleMessages(random: Random, count = MESSAGES_PER_BATCH): object[] {
+function sampleMessages(random: Random, count = MESSAGES_PER_BATCH): PeerMessage[] {
   return Array.from({ length: count }, (_, index) => ({
-    kind: 'state',
-    key: Buffer.from(random.bytes(16)),
-    entry: 1000 + index,
-    chosen: 999 + index,
-    sender: { promised: [3, 1], accepted: { ballot: [3, 1], value: Buffer.alloc(64, index) } },
-    view: { promised: [2, 2], accepted: null },
+    type: 'paxos' as const,
+    key: new Uint8Array(random.bytes(16)),
+    chosenId: 999 + index,
+    entryId: 1000 + index,
+    sender: {
+      promised: { round: 3, replicaId: 1 },
+      accepted: {
+        ballot: { round: 3, replicaId: 1 },
+        payload: { value: new Uint8Array(64).fill(index), proposerId: 1, requestId: { clientId: 'client-7', timestampMs: 1_763_800_000_000, sequence: index }, sessions: [] },
+      },
+    },
+    viewOfReceiver: { promised: { round: 2, replicaId: 2 }, acceptedBallot: null },
   }));
 }
 
-function roundTrip(packr: Packr, messages: unknown[], compressionThresholdBytes: number): number {
-  const encoded = messages.map((message) => packr.pack(message));
+const binaryCodec: MessageCodec<PeerMessage> = { encode: encodePeerMessage, decodeAll: (payload) => decodePeerMessages(payload) };
+const msgpackrCodec = msgpackCodec((value): value is PeerMessage => typeof value === 'object' && value !== null);
+
+function roundTrip(codec: MessageCodec<PeerMessage>, messages: readonly PeerMessage[], compressionThresholdBytes: number): number {
+  const encoded = messages.map((message) => codec.encode(message));
   let bytes = 0;
   for (const message of encoded) bytes += message.length;
   const { frame } = encodeMessageFrame(encoded, bytes, compressionThresholdBytes);
   const decoder = new FrameDecoder(1 << 24);
   decoder.push(frame);
-  const decoded = packr.unpack(decoder.next()!.payload) as unknown[];
-  return decoded.length;
+  return codec.decodeAll(decoder.next()!.payload).length;
 }
 
 export async function benchFrame(timeMs = 1000): Promise<Bench> {
-  const packr = new Packr({ useRecords: false, useBigIntExtension: true, copyBuffers: true });
   const messages = sampleMessages(new Random(1));
   const bench = new Bench({ time: timeMs, warmupTime: 200 });
-  bench
-    .add(`frame encode+decode, ${MESSAGES_PER_BATCH} messages, uncompressed`, () => {
-      if (roundTrip(packr, messages, Number.MAX_SAFE_INTEGER) !== MESSAGES_PER_BATCH) throw new Error('lost messages');
-    })
-    .add(`frame encode+decode, ${MESSAGES_PER_BATCH} messages, lz4`, () => {
-      if (roundTrip(packr, messages, 0) !== MESSAGES_PER_BATCH) throw new Error('lost messages');
-    });
+  for (const [name, codec] of [
+    ['binary codec', binaryCodec],
+    ['msgpackr objects', msgpackrCodec],
+  ] as const) {
+    bench
+      .add(`frame encode+decode, ${MESSAGES_PER_BATCH} paxos messages, ${name}, uncompressed`, () => {
+        if (roundTrip(codec, messages, Number.MAX_SAFE_INTEGER) !== MESSAGES_PER_BATCH) throw new Error('lost messages');
+      })
+      .add(`frame encode+decode, ${MESSAGES_PER_BATCH} paxos messages, ${name}, lz4`, () => {
+        if (roundTrip(codec, messages, 0) !== MESSAGES_PER_BATCH) throw new Error('lost messages');
+      });
+  }
   await bench.run();
   return bench;
 }
@@ -60,13 +76,13 @@ export async function measurePeerLinksThroughput(totalMessages = 200_000): Promi
   const logger = { info: () => {}, warn: (event: string, fields: Record<string, unknown>) => console.warn(event, fields) };
   const links = [1, 2].map(
     (replicaId) =>
-      new PeerLinks<object>({
+      new PeerLinks<PeerMessage>({
         identity: { clusterId: 'bench', replicaId, shardIndex: 0, shardCount: 1 },
         secret: 'bench secret',
         listenHost: '127.0.0.1',
         listenPort: 0,
         peers: [{ replicaId: 3 - replicaId }],
-        isMessage: (value): value is object => typeof value === 'object' && value !== null,
+        codec: binaryCodec,
         onMessages: (_peer, messages) => {
           received += messages.length;
         },
