@@ -98,6 +98,10 @@ describe('WebSocket fast coding', () => {
     const item = { ok: true, result: { applied: true, version: 1, value: null } } as const;
     expect(encodeServerFrameFast({ id: 1, ok: true, results: [item] })).toBeUndefined();
     expect(encodeServerFrameFast({ id: 1, ok: true })).toBeUndefined();
+    // A result that breaks the KeyResult contract goes to the tolerant generic packer.
+    const loose = { applied: true, version: 1, value: undefined } as unknown as KeyResult;
+    expect(encodeServerFrameFast({ id: 1, ok: true, result: loose })).toBeUndefined();
+    expect(encodeServerFrameFast({ id: 1, ok: true, result: { applied: true, version: -1, value: null } })).toBeUndefined();
     expect(encodeServerFrameFast({ id: null, ok: false, error: { code: 'PROTOCOL_ERROR', message: 'm' } })).toBeUndefined();
   });
 

@@ -205,7 +205,7 @@ const writer = new SlabWriter();
 /** A reply's bytes by hand when its shape is a hot one, else undefined (the caller packs it generically). */
 export function encodeServerFrameFast(frame: ServerFrame): Uint8Array | undefined {
   if (frame.ok) {
-    if (frame.results !== undefined || frame.result === undefined || !isPlainNumber(frame.result.version)) return undefined;
+    if (frame.results !== undefined || frame.result === undefined || !isPlainResult(frame.result)) return undefined;
     writer.begin();
     writer.mapHeader(3);
     writer.raw(KEY.id);
@@ -314,6 +314,11 @@ function writeRequestId(requestId: RequestId): void {
   writer.unsigned(requestId.timestampMs);
   writer.raw(KEY.sequence);
   writer.unsigned(requestId.sequence);
+}
+
+/** A result of the expected types (a router that breaks its contract gets the generic, tolerant packer). */
+function isPlainResult(result: KeyResult): boolean {
+  return typeof result.applied === 'boolean' && isPlainNumber(result.version) && (result.value === null || result.value instanceof Uint8Array);
 }
 
 /** Non-negative safe integers: what msgpackr writes as uint or (≥ 2^32) float64. */
