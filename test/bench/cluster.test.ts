@@ -25,7 +25,7 @@ const config: BenchConfig = {
   preload: true,
   load: { kind: 'closed', clients: 3, pipeline: 2 },
   warmupSeconds: 0.2,
-  durationSeconds: 0.6,
+  durationSeconds: 1,
   timeoutMs: 5000,
   intervalMs: 250,
   connectTimeoutMs: 5000,
@@ -47,6 +47,7 @@ describe('bench against a real local cluster', () => {
     const { total, errorSamples } = run.result!.statistics;
     expect(errorSamples).toEqual([]);
     expect(total.errors + total.timeouts).toBe(0);
-    expect(total.count).toBeGreaterThan(20);
+    // A loaded 2-core machine running the whole suite managed ~20 in 0.6 s: the bound says "it ran", not how fast.
+    expect(total.count).toBeGreaterThan(5);
   });
 });
