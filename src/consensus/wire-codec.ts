@@ -142,9 +142,15 @@ class Writer {
     this.offset += value.length;
   }
 
-  /** A copy of the bytes written, from `start` to the current offset. */
+  /**
+   * A copy of the bytes written, from `start` to the current offset. Buffer.allocUnsafe takes
+   * small copies from Node's shared pool instead of a malloc each: encoded records and messages
+   * live only until written to disk or socket, so sharing a pool slab costs no lasting memory.
+   */
   finish(start = 0): Uint8Array {
-    return new Uint8Array(this.buffer.subarray(start, this.offset));
+    const copy = Buffer.allocUnsafe(this.offset - start);
+    this.buffer.copy(copy, 0, start, this.offset);
+    return copy;
   }
 
   patch(position: number, value: number): void {
