@@ -100,6 +100,40 @@ describe('client round trips', () => {
     await expect(db.incr('greeting')).rejects.toBeInstanceOf(PaxosStoreError);
   });
 
+  test('request ids are compact: a short random clientId with sequences from 1; an explicit clientId starts at the clock', async () => {
+    const seen: RequestId[] = [];
+    const inner = new MemoryRouter();
+    const recording: Router = {
+      execute: (key, operation, requestId) => {
+        seen.push(requestId);
+        return inner.execute(key, operation, requestId);
+      },
+      info: () => inner.info(),
+    };
+    const endpoint = await serve(recording);
+    const db = await client([endpoint]);
+    await db.set('a', '1');
+    await db.delete('a');
+    await db.mset([
+      ['b', '2'],
+      ['c', '3'],
+    ]);
+    expect(seen.map((id) => id.sequence)).toEqual([1, 2, 3, 4]);
+    expect(new Set(seen.map((id) => id.clientId)).size).toBe(1);
+    expect(seen[0].clientId.length).toBeLessThanOrEqual(16);
+    // Two generated ids never collide (72 random bits each).
+    const other = await client([endpoint]);
+    await other.set('a', '1');
+    expect(seen[4].clientId).not.toBe(seen[0].clientId);
+
+    const beforeMs = Date.now();
+    const named = await connect({ endpoints: [endpoint], clientId: 'restarted-app' });
+    clients.push(named);
+    await named.set('a', '2');
+    expect(seen[5].clientId).toBe('restarted-app');
+    expect(seen[5].sequence).toBeGreaterThan(beforeMs * 1000);
+  });
+
   test('per-call timeouts, AbortSignal, and a late reply that is ignored', async () => {
     const router = new ControlledRouter(new MemoryRouter());
     const db = await client([await serve(router)], { timeoutMs: 150 });
