@@ -37,10 +37,13 @@ import type { ConsensusConfig, ReplicaBugs } from './config.js';
 import { buildPayload, evaluate, lookUpSession } from './evaluate.js';
 import type { ChosenEntry, EntryPayload } from './paxos-log.js';
 import { keyName, type ReplicaCore } from './replica-core.js';
+import type { RoundTripEstimator } from './round-trip-estimator.js';
 
 export interface ProcedureContext {
   readonly core: ReplicaCore;
   readonly config: ConsensusConfig;
+  /** Resend intervals and phase/read timeouts that follow the measured round trips. */
+  readonly roundTrips: RoundTripEstimator;
   readonly random: Random;
   readonly bugs: ReplicaBugs;
 }
@@ -112,23 +115,31 @@ function* consistentRead(context: ProcedureContext, name: string): Generator<Wai
   ) {
     chosenId = core.chosen(name).entryId;
     const readId = core.beginRead(name);
+    const readStartTick = core.now;
     const canDecide = (): boolean => {
       if (core.chosen(name).entryId !== chosenId) return true;
       const status = core.readStatus(readId);
       return status.clean >= core.majority || status.aheadPeer !== null || status.unclean > core.replicaIds.length - core.majority;
     };
     try {
-      yield { key: name, until: canDecide, ticks: config.readTimeoutTicks };
+      yield { key: name, until: canDecide, ticks: context.roundTrips.readTimeoutTicks() };
       if (core.chosen(name).entryId !== chosenId) continue;
       const status = core.readStatus(readId);
-      if (status.clean >= core.majority) return core.chosen(name);
+      if (status.clean >= core.majority) {
+        context.roundTrips.observe(core.now - readStartTick);
+        return core.chosen(name);
+      }
       if (status.aheadPeer !== null) {
         core.requestFetch(name, status.aheadPeer);
-        yield { key: name, until: () => core.chosen(name).entryId !== chosenId, ticks: config.readTimeoutTicks };
+        yield { key: name, until: () => core.chosen(name).entryId !== chosenId, ticks: context.roundTrips.readTimeoutTicks() };
         continue;
       }
-      // Timed out without a clean majority and nobody vouched against it: ask again.
-      if (status.unclean === 0) continue;
+      // Timed out without a clean majority and nobody vouched against it: ask again (the wait
+      // is a lower bound of the round trip, so the next round waits longer if that was slow).
+      if (status.unclean === 0) {
+        context.roundTrips.observe(core.now - readStartTick);
+        continue;
+      }
     } finally {
       core.endRead(readId);
     }
@@ -208,17 +219,28 @@ function* proposeRounds(context: ProcedureContext, name: string, entryId: number
   return failure;
 }
 
-/** Waits for `goal`, retransmitting the own state every resendTicks, until preempted or timed out. */
+/**
+ * Waits for `goal`, retransmitting the own state at the estimator's resend interval, until
+ * preempted or timed out. Its duration (or its timeout) is a round-trip sample.
+ */
 function* awaitPhase(context: ProcedureContext, name: string, entryId: number, ballot: Ballot, goal: () => boolean): Generator<Wait, PhaseOutcome, boolean> {
-  const { core, config } = context;
+  const { core, roundTrips } = context;
   const decided = (): boolean => core.chosen(name).entryId >= entryId;
   const preempted = (): boolean => core.isPreempted(name, entryId, ballot);
-  for (let waited = 0; waited < config.phaseTimeoutTicks; waited += config.resendTicks) {
-    yield { key: name, until: () => decided() || goal() || preempted(), ticks: config.resendTicks };
-    if (decided()) return 'decided';
-    if (goal()) return 'ready';
+  const startTick = core.now;
+  const timeoutTicks = roundTrips.phaseTimeoutTicks();
+  for (let waited = 0; waited < timeoutTicks; ) {
+    const intervalTicks = roundTrips.resendTicks();
+    yield { key: name, until: () => decided() || goal() || preempted(), ticks: intervalTicks };
+    if (decided() || goal()) {
+      roundTrips.observe(core.now - startTick);
+      return decided() ? 'decided' : 'ready';
+    }
     if (preempted()) return 'preempted';
     core.broadcastState(name);
+    roundTrips.resends++;
+    waited += intervalTicks;
   }
+  roundTrips.observe(core.now - startTick);
   return 'timeout';
 }

@@ -22,6 +22,7 @@ import { type ConsensusConfig, type ReplicaBugs, resolveConsensusConfig } from '
 import { isValidPeerMessage, type PeerMessage } from './messages.js';
 import { executeOperation, type ProcedureContext } from './procedures.js';
 import { keyName, type PersistRecord, ReplicaCore } from './replica-core.js';
+import { RoundTripEstimator } from './round-trip-estimator.js';
 
 /** Durable storage of PaxosLog records (one per key). */
 export interface ReplicaStorage {
@@ -89,6 +90,8 @@ export class Replica {
   readonly counters: ReplicaCounters = { requests: 0, peerMessages: 0, peerMessagesRejected: 0, commits: 0, recordsCommitted: 0, keysEvicted: 0 };
   private readonly scheduler: Scheduler<PersistRecord, PeerMessage>;
   private readonly context: ProcedureContext;
+  /** Adaptive resend interval and timeouts (round-trip-estimator.ts); read for metrics. */
+  readonly roundTrips: RoundTripEstimator;
   private readonly valueBytesMax: number;
   private turnScheduled = false;
   private closed = false;
@@ -126,7 +129,8 @@ export class Replica {
       { ...SCHEDULER_LIMITS_DEFAULT, ...options.limits },
       { releaseBeforeDurable: bugs.replyBeforePersist === true },
     );
-    this.context = { core, config, random: options.random, bugs };
+    this.roundTrips = new RoundTripEstimator(config);
+    this.context = { core, config, roundTrips: this.roundTrips, random: options.random, bugs };
   }
 
   get inFlight(): number {

@@ -11,8 +11,13 @@ import { runSeed, type SeedVerdict } from '../../src/sim/run-seed.js';
 const SEEDS_MAX = 200;
 
 /** Runs seeds until one fails; returns the first failing seed and how it failed. */
-function firstDetection(bugs: ReplicaBugs, profileOverride: Partial<FaultProfile> = {}, replicaCount: 3 | 5 = 3): { seed: number; verdict: SeedVerdict } | null {
-  for (let seed = 1; seed <= SEEDS_MAX; seed++) {
+function firstDetection(
+  bugs: ReplicaBugs,
+  profileOverride: Partial<FaultProfile> = {},
+  replicaCount: 3 | 5 = 3,
+  seedsMax = SEEDS_MAX,
+): { seed: number; verdict: SeedVerdict } | null {
+  for (let seed = 1; seed <= seedsMax; seed++) {
     const report = runSeed({ seed, replicaCount, bugs, profileOverride });
     if (report.verdict !== 'ok') return { seed, verdict: report.verdict };
   }
@@ -45,7 +50,9 @@ describe('bug injection: the simulator catches each bug', () => {
   });
 
   it('a wiped replica that votes again without the rebuild probe', () => {
-    expect(firstDetection({ rebuildWithoutProbe: true }, WIPES_AND_LOSSES)).not.toBeNull();
+    // The rarest bug to hit: ~1 seed in 100 of this profile shows it (8 of 800 measured with the
+    // adaptive resend timer, 4 of 800 with fixed timers); the first is seed 241.
+    expect(firstDetection({ rebuildWithoutProbe: true }, WIPES_AND_LOSSES, 3, 400)).not.toBeNull();
   });
 
   it('the wipe-heavy profile passes with the probe (3 and 5 replicas)', () => {
