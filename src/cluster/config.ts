@@ -44,6 +44,16 @@ export interface ConsensusConfig {
   readonly requestTimeoutMs: number;
   /** In-flight operations per shard worker; more are refused with OVERLOADED. */
   readonly inFlightMax: number;
+  /**
+   * Floors of the adaptive Paxos timers (src/consensus/round-trip-estimator.ts), which rise above
+   * them when measured round trips are slower: resend an instance's state after `resendMs`, give
+   * up a prepare/accept phase after `phaseTimeoutMs`, re-query a consistent read after
+   * `readTimeoutMs`. Peers talk over TCP, so a resend only helps after a lost connection or a full
+   * send queue; the simulator, whose network drops messages, runs with shorter ones.
+   */
+  readonly resendMs: number;
+  readonly phaseTimeoutMs: number;
+  readonly readTimeoutMs: number;
 }
 
 export interface ServerConfig {
@@ -84,6 +94,9 @@ export const defaultStorageConfig: StorageConfig = {
 export const defaultConsensusConfig: ConsensusConfig = {
   requestTimeoutMs: 5000,
   inFlightMax: 20_000,
+  resendMs: 100,
+  phaseTimeoutMs: 500,
+  readTimeoutMs: 250,
 };
 
 export const SHARDS_MAX = 64;
@@ -191,6 +204,9 @@ export function parseServerConfig(input: unknown): ServerConfig {
     consensus: {
       requestTimeoutMs: integer(consensusSource, 'requestTimeoutMs', c.requestTimeoutMs, 10, 600_000, 'consensus.'),
       inFlightMax: integer(consensusSource, 'inFlightMax', c.inFlightMax, 1, 1_000_000, 'consensus.'),
+      resendMs: integer(consensusSource, 'resendMs', c.resendMs, 1, 60_000, 'consensus.'),
+      phaseTimeoutMs: integer(consensusSource, 'phaseTimeoutMs', c.phaseTimeoutMs, 1, 600_000, 'consensus.'),
+      readTimeoutMs: integer(consensusSource, 'readTimeoutMs', c.readTimeoutMs, 1, 600_000, 'consensus.'),
     },
   };
 }

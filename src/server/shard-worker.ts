@@ -85,6 +85,8 @@ async function main(): Promise<void> {
     },
     random: new Random(randomBytes(4).readUInt32LE(0)),
     limits: { inFlightMax: config.consensus.inFlightMax },
+    // One scheduler tick is one millisecond here (see the ticker below).
+    config: { resendTicks: config.consensus.resendMs, phaseTimeoutTicks: config.consensus.phaseTimeoutMs, readTimeoutTicks: config.consensus.readTimeoutMs },
     valueBytesMax: config.storage.valueBytesMax,
     rebuilding: config.rebuilding,
   });
