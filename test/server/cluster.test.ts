@@ -39,6 +39,8 @@ describe('a three-replica cluster of real processes', () => {
     for (let i = 0; i < 200; i++) pipeline.set(`pipe:${i}`, String(i));
     for (let i = 0; i < 200; i++) pipeline.get(`pipe:${i}`);
     const results = await pipeline.exec();
+    // The SET replies first: a GET can only be expected to see its key if its SET succeeded.
+    expect(results!.slice(0, 200).map(([error, value]) => error?.message ?? value)).toEqual(Array.from({ length: 200 }, () => 'OK'));
     expect(results!.slice(200).map(([, value]) => value)).toEqual(Array.from({ length: 200 }, (_, i) => String(i)));
   });
 
