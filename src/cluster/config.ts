@@ -94,9 +94,9 @@ export const defaultStorageConfig: StorageConfig = {
 export const defaultConsensusConfig: ConsensusConfig = {
   requestTimeoutMs: 5000,
   inFlightMax: 20_000,
-  resendMs: 100,
-  phaseTimeoutMs: 500,
-  readTimeoutMs: 250,
+  resendMs: 300,
+  phaseTimeoutMs: 1000,
+  readTimeoutMs: 500,
 };
 
 export const SHARDS_MAX = 64;
