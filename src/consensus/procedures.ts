@@ -108,18 +108,27 @@ function* consistentRead(context: ProcedureContext, name: string): Generator<Wai
   // count against readRoundsMax.
   let stalledRounds = 0;
   let chosenId = core.chosen(name).entryId;
+  // The first round asks only as many peers as a majority needs when this replica's own state is
+  // clean (ReplicaCore.beginRead); a round like that which does not decide is repeated with all.
+  let widen = false;
   for (
     let round = 0;
     stalledRounds < config.readRoundsMax && round < config.readRoundsMax * PROGRESS_ROUNDS_FACTOR;
     round++, stalledRounds += core.chosen(name).entryId === chosenId ? 1 : 0
   ) {
     chosenId = core.chosen(name).entryId;
-    const readId = core.beginRead(name);
+    const partial = !widen && core.ownStateClean(name);
+    const readId = core.beginRead(name, partial ? 'majority' : 'all');
     const readStartTick = core.now;
     const canDecide = (): boolean => {
       if (core.chosen(name).entryId !== chosenId) return true;
       const status = core.readStatus(readId);
-      return status.clean >= core.majority || status.aheadPeer !== null || status.unclean > core.replicaIds.length - core.majority;
+      return (
+        status.clean >= core.majority ||
+        status.aheadPeer !== null ||
+        status.unclean > core.replicaIds.length - core.majority ||
+        (partial && status.pending === 0)
+      );
     };
     try {
       yield { key: name, until: canDecide, ticks: context.roundTrips.readTimeoutTicks() };
@@ -134,12 +143,16 @@ function* consistentRead(context: ProcedureContext, name: string): Generator<Wai
         yield { key: name, until: () => core.chosen(name).entryId !== chosenId, ticks: context.roundTrips.readTimeoutTicks() };
         continue;
       }
-      // Timed out without a clean majority and nobody vouched against it: ask again (the wait
-      // is a lower bound of the round trip, so the next round waits longer if that was slow).
-      if (status.unclean === 0) {
-        context.roundTrips.observe(core.now - readStartTick);
+      // Timed out without a clean majority: the wait is a lower bound of the round trip, so the
+      // next round waits longer if that was slow.
+      if (status.pending > 0 && status.unclean === 0) context.roundTrips.observe(core.now - readStartTick);
+      // A partial round that did not decide (an unclean reply, or a silent peer): ask everyone.
+      if (partial) {
+        widen = true;
         continue;
       }
+      // Nobody vouched against the entry, some just did not answer: ask again.
+      if (status.unclean === 0) continue;
     } finally {
       core.endRead(readId);
     }

@@ -104,13 +104,19 @@ export interface ReadStatus {
   readonly unclean: number;
   /** A replica that reported a later chosen entry, if any. */
   readonly aheadPeer: number | null;
+  /** Peers asked by this round that have not answered yet. */
+  readonly pending: number;
 }
 
 interface ReadTracker {
   readonly name: string;
   readonly chosenId: number;
   readonly replies: Map<number, ReadReplyMessage>;
+  readonly asked: number;
 }
+
+/** Peers heard from within this many ticks count as equally alive when picking read targets. */
+const READ_TARGET_ALIVE_TICKS = 100;
 
 export function keyName(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
@@ -130,6 +136,9 @@ export class ReplicaCore {
   /** Rebuild probes in flight: read id → key name. */
   private readonly probes = new Map<number, string>();
   private nextReadId = 1;
+  /** Last tick each peer sent anything (read targets prefer peers that are talking). */
+  private readonly lastHeardTick = new Map<number, number>();
+  private readRotation = 0;
   private nowTicks = 0;
   private readonly dirty = new Map<string, KeyState>();
   /** Records handed to a group commit and not durable yet → what each of them persisted. */
@@ -384,12 +393,39 @@ export class ReplicaCore {
   // ── consistent reads ────────────────────────────────────────────────────────────────────────
 
   /** Opens a read round at the current chosen id and asks every peer. */
-  beginRead(key: Uint8Array | string): number {
+  /**
+   * Starts a consistent-read round. `fanout` 'all' asks every peer; 'majority' asks just enough
+   * peers to complete a majority with this replica (one of two in a 3-replica group), picking
+   * peers heard from recently and rotating among them: half the read traffic when this
+   * replica's own state is clean, which is the common case. The procedure widens to 'all' when a
+   * partial round does not decide (readStatus().pending reaches 0 without a clean majority).
+   */
+  beginRead(key: Uint8Array | string, fanout: 'majority' | 'all' = 'all'): number {
     const state = this.state(key);
     const readId = this.nextReadId++;
-    this.reads.set(readId, { name: state.name, chosenId: state.chosen.entryId, replies: new Map() });
-    for (const peer of this.peers) this.send(peer, { type: 'readQuery', key: state.key, chosenId: state.chosen.entryId, readId });
+    const targets = fanout === 'all' ? this.peers : this.readTargets();
+    this.reads.set(readId, { name: state.name, chosenId: state.chosen.entryId, replies: new Map(), asked: targets.length });
+    for (const peer of targets) this.send(peer, { type: 'readQuery', key: state.key, chosenId: state.chosen.entryId, readId });
     return readId;
+  }
+
+  /** True when this replica's own state vouches for its chosen entry (see readStatus). */
+  ownStateClean(key: Uint8Array | string): boolean {
+    const state = this.state(key);
+    return state.instance.own.accepted === null && this.canVote(state.name);
+  }
+
+  private readTargets(): readonly number[] {
+    const needed = this.majority - 1;
+    if (needed >= this.peers.length) return this.peers;
+    const rotation = this.readRotation++;
+    const aliveSince = this.nowTicks - READ_TARGET_ALIVE_TICKS;
+    const ranked = this.peers.map((peer, index) => {
+      const heard = this.lastHeardTick.get(peer) ?? Number.NEGATIVE_INFINITY;
+      return { peer, heard: Math.min(heard, aliveSince), order: (index + rotation) % this.peers.length };
+    });
+    ranked.sort((a, b) => b.heard - a.heard || a.order - b.order);
+    return ranked.slice(0, needed).map((entry) => entry.peer);
   }
 
   readStatus(readId: number): ReadStatus {
@@ -404,7 +440,7 @@ export class ReplicaCore {
       if (reply.chosenId === tracker.chosenId && !reply.acceptedBeyondChosen) clean++;
       else unclean++;
     }
-    return { clean, unclean, aheadPeer };
+    return { clean, unclean, aheadPeer, pending: Math.max(0, tracker.asked - tracker.replies.size) };
   }
 
   endRead(readId: number): void {
@@ -415,6 +451,7 @@ export class ReplicaCore {
 
   step(from: number, message: PeerMessage): void {
     assert(this.peers.includes(from), 'message from a peer');
+    this.lastHeardTick.set(from, this.nowTicks);
     const state = this.state(message.key);
     this.touched.add(state.name);
     this.compareChosen(state, from, message);
