@@ -17,7 +17,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { findFreeBasePort } from '../cluster/ports.js';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
