@@ -289,6 +289,11 @@ export class ReplicaCore {
     return evicted;
   }
 
+  /** True while tick() may produce effects (rebuild probes in flight). */
+  get hasTimers(): boolean {
+    return this.probes.size > 0;
+  }
+
   tick(ticks = 1): void {
     this.nowTicks += ticks;
     for (const name of [...this.probes.values()]) {

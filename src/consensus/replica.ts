@@ -181,7 +181,9 @@ export class Replica {
     if (this.closed) return;
     this.core.tick(ticks);
     this.scheduler.tick(ticks);
-    this.afterInput();
+    // Time alone changes nothing for an idle replica: a turn is due only for waiting coroutines
+    // (timeouts, backoffs) or the core's timers (rebuild probes that may have been re-sent).
+    if (this.scheduler.inFlight > 0 || this.core.hasTimers) this.afterInput();
   }
 
   runTurn(): void {
