@@ -146,7 +146,10 @@ export async function startReplica(config: ServerConfig, onFatal: (reason: strin
   return { router, resp, http, stop };
 }
 
-/** `paxosstore start`: run until SIGINT/SIGTERM, then shut down gracefully. */
+/** A second SIGINT/SIGTERM within this long of the first is the same shutdown request. */
+const REPEATED_SIGNAL_GRACE_MS = 1000;
+
+/** `paxosstore start`: run until SIGINT/SIGTERM, then shut down gracefully (a later second signal exits at once). */
 export async function runReplica(config: ServerConfig): Promise<void> {
   const log = logger(config.replicaId);
   const fatal = (reason: string): void => {
@@ -165,9 +168,15 @@ export async function runReplica(config: ServerConfig): Promise<void> {
   const ready: ReadyMessage = { event: 'ready', replicaId: config.replicaId };
   process.send?.(ready);
   let signals = 0;
+  let firstSignalMs = 0;
   const onSignal = (signal: NodeJS.Signals | 'disconnect'): void => {
     signals++;
     if (signal === 'disconnect' && signals > 1) return; // the supervisor's own SIGTERM got here first
+    // Ctrl-C in a terminal (or `timeout`) signals the whole process group, and `paxosstore
+    // cluster` forwards its own signal too: a second signal right after the first is the same
+    // request, not an impatient operator asking to skip the graceful shutdown.
+    if (signals > 1 && Date.now() - firstSignalMs < REPEATED_SIGNAL_GRACE_MS) return;
+    if (signals === 1) firstSignalMs = Date.now();
     if (signals > 1) {
       log(`${signal} again: exiting without waiting`);
       process.exit(1);
