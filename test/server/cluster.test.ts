@@ -138,4 +138,14 @@ describe('a three-replica cluster of real processes', () => {
       expect(await r3.mget(...batch)).toEqual(batch.map((key) => acknowledged.get(key)));
     }
   }, 60_000);
+
+  it('shuts down gracefully when the same SIGTERM arrives twice at once (Ctrl-C signals the whole group), and restarts', async () => {
+    expect(await client(2).set('before-double-term', 'kept')).toBe('OK');
+    await cluster.kill(2, 'SIGTERM', 2);
+    expect(cluster.output(2)).toMatch(/SIGTERM: shutting down/);
+    expect(cluster.output(2)).toMatch(/stopped/);
+    expect(cluster.output(2)).not.toMatch(/exiting without waiting/);
+    await cluster.start(2);
+    expect(await cluster.redis(2).get('before-double-term')).toBe('kept');
+  }, 30_000);
 });

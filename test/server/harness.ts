@@ -21,7 +21,8 @@ export interface TestCluster {
   httpPort(replicaId: number): number;
   /** `overrides` are merged into the replica's config (e.g. `{ rebuilding: true }`). */
   start(replicaId: number, overrides?: Record<string, unknown>): Promise<void>;
-  kill(replicaId: number, signal?: NodeJS.Signals): Promise<void>;
+  /** Sends `signal` (`times` times, 20 ms apart) and waits for the exit. */
+  kill(replicaId: number, signal?: NodeJS.Signals, times?: number): Promise<void>;
   /** stderr of a replica so far (for failure messages). */
   output(replicaId: number): string;
   /** An ioredis connection to a replica's RESP port, closed by stopAll. */
@@ -74,12 +75,12 @@ export async function startTestCluster(options: { replicas?: number; shards?: nu
     });
   };
 
-  const kill = async (replicaId: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+  const kill = async (replicaId: number, signal: NodeJS.Signals = 'SIGKILL', times = 1): Promise<void> => {
     const child = children.get(replicaId);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
-      child.kill(signal);
+      for (let sent = 0; sent < times; sent++) setTimeout(() => child.kill(signal), sent * 20);
     });
   };
 
