@@ -95,7 +95,7 @@ export async function startReplica(config: ServerConfig, onFatal: (reason: strin
   mkdirSync(config.dataDir, { recursive: true });
   const unlock = lockDataDirectory(config.dataDir);
   const created = await prepareDataDirectory(config);
-  log(`${created === 'created' ? 'initialised' : 'opened'} data directory ${config.dataDir} (${config.shards} shards)`);
+  log(`${created === 'created' ? 'initialised' : 'opened'} data directory ${config.dataDir} (${config.shards} ${config.shards === 1 ? 'shard' : 'shards'})`);
   await loadShardHasher();
   const registry = new MetricsRegistry();
   const shards = await Promise.all(Array.from({ length: config.shards }, (_, index) => startShard(config, index, registry, log, onFatal)));

@@ -121,6 +121,9 @@ export interface PeerLinksOptions<TMessage> {
   readonly random?: Random;
 }
 
+/** Failed connection attempts to a peer (from its first) before it is logged as a warning. */
+const CONNECT_FAILURES_BEFORE_WARNING = 5;
+
 export const PEER_LINKS_DEFAULTS = {
   socketsPerPeer: 2,
   batchMaxBytes: 64 * 1024,
@@ -580,7 +583,12 @@ export class PeerLinks<TMessage> {
       }
       if (this.closing) return;
       if (state === 'ready') this.logger.warn('peer link lost', { ...fields, error: lastError });
-      else if (slot.failures === 0 && lastError !== undefined) this.logger.warn('peer link cannot connect, retrying with backoff', { ...fields, error: lastError });
+      else if (lastError !== undefined) {
+        // Replicas of a cluster start at about the same time, so the first refusals are expected:
+        // they are info; a peer still unreachable after ~1.5 s of attempts is worth a warning.
+        if (slot.failures === 0) this.logger.info('peer link cannot connect yet, retrying with backoff', { ...fields, error: lastError });
+        else if (slot.failures === CONNECT_FAILURES_BEFORE_WARNING) this.logger.warn('peer link still cannot connect, retrying with backoff', { ...fields, error: lastError, attempts: slot.failures + 1 });
+      }
       this.scheduleReconnect(peer, slot);
     });
     this.readFrames(socket, decoder, (frame): undefined => {
