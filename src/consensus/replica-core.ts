@@ -113,6 +113,11 @@ interface ReadTracker {
   readonly chosenId: number;
   readonly replies: Map<number, ReadReplyMessage>;
   readonly asked: number;
+  readonly fanout: 'majority' | 'all';
+  /** The turn (takeEffects count) whose effects carry this round's queries. */
+  readonly turn: number;
+  /** Reads sharing this round (see beginRead). */
+  refs: number;
 }
 
 /** Peers heard from within this many ticks count as equally alive when picking read targets. */
@@ -138,6 +143,12 @@ export class ReplicaCore {
   private nextReadId = 1;
   /** Last tick each peer sent anything (read targets prefer peers that are talking). */
   private readonly lastHeardTick = new Map<number, number>();
+  /** Key → the read round started in the current turn, which later reads of that turn may join. */
+  private readonly joinableReads = new Map<string, number>();
+  /** takeEffects calls so far: the turn number. */
+  private turnsTaken = 0;
+  /** Reads that shared a round started by another read of the same turn (a counter for metrics). */
+  readsJoined = 0;
   private readRotation = 0;
   private nowTicks = 0;
   private readonly dirty = new Map<string, KeyState>();
@@ -209,6 +220,9 @@ export class ReplicaCore {
       for (const peer of peers) this.send(peer, this.paxosMessage(state, peer));
     }
     if (this.stateSends.size > 0) this.stateSends.clear();
+    // This turn's read rounds leave now: reads of later turns must start rounds of their own.
+    this.turnsTaken++;
+    if (this.joinableReads.size > 0) this.joinableReads.clear();
     const sends = this.sends;
     this.sends = new Map();
     return { records, sends };
@@ -407,9 +421,20 @@ export class ReplicaCore {
    */
   beginRead(key: Uint8Array | string, fanout: 'majority' | 'all' = 'all'): number {
     const state = this.state(key);
+    // Reads of one key that start in the same turn share one round: its queries leave with this
+    // turn's effects, after every read that joins it began, so every answer was given after each
+    // of those reads started, which is all the linearizability argument needs (procedures.ts).
+    const joinable = this.joinableReads.get(state.name);
+    const open = joinable === undefined ? undefined : this.reads.get(joinable);
+    if (open !== undefined && open.turn === this.turnsTaken && open.chosenId === state.chosen.entryId && (open.fanout === 'all' || fanout === 'majority')) {
+      open.refs++;
+      this.readsJoined++;
+      return joinable!;
+    }
     const readId = this.nextReadId++;
     const targets = fanout === 'all' ? this.peers : this.readTargets();
-    this.reads.set(readId, { name: state.name, chosenId: state.chosen.entryId, replies: new Map(), asked: targets.length });
+    this.reads.set(readId, { name: state.name, chosenId: state.chosen.entryId, replies: new Map(), asked: targets.length, fanout, turn: this.turnsTaken, refs: 1 });
+    this.joinableReads.set(state.name, readId);
     for (const peer of targets) this.send(peer, { type: 'readQuery', key: state.key, chosenId: state.chosen.entryId, readId });
     return readId;
   }
@@ -449,7 +474,10 @@ export class ReplicaCore {
   }
 
   endRead(readId: number): void {
+    const tracker = this.reads.get(readId);
+    if (tracker !== undefined && --tracker.refs > 0) return;
     this.reads.delete(readId);
+    if (tracker !== undefined && this.joinableReads.get(tracker.name) === readId) this.joinableReads.delete(tracker.name);
   }
 
   // ── input ───────────────────────────────────────────────────────────────────────────────────

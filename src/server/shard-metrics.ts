@@ -37,6 +37,7 @@ export function collectShardMetrics(replica: Replica, links: Pick<PeerLinks<unkn
     ['counter', 'group_commit_records_total', 'PaxosLog records written by group commits (÷ commits = batch size).', counters.recordsCommitted],
     ['gauge', 'inflight_operations', 'Operations in flight in the scheduler.', replica.inFlight],
     ['counter', 'consensus_resends_total', 'Own-state resends of Paxos phases that waited longer than the resend interval.', replica.roundTrips.resends],
+    ['counter', 'consensus_reads_joined_total', 'Consistent reads that shared the read round of another read of the same key started in the same turn.', replica.core.readsJoined],
     ['gauge', 'consensus_resend_interval_ms', 'Current resend interval, adapted to measured round trips (floor: resendTicks).', replica.roundTrips.resendTicks()],
     ['counter', 'peer_frames_sent_total', 'Frames written to peers.', peer.framesSent],
     ['counter', 'peer_bytes_sent_total', 'Bytes written to peers.', peer.bytesSent],

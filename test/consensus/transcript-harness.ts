@@ -7,6 +7,7 @@
  * Commands:
  *   write <replica> <key> set <value> [ifVersion=<n>] [nx] [xx] | delete | incr <delta> | append <value>
  *   get <replica> <key> [local]
+ *   gets <replica> <key> <n>   n linearizable gets of the key submitted in one turn
  *   deliver [<from>-><to> …]   deliver the messages queued now (all, or only those links); print them
  *   stabilize                  deliver until no message is queued (bounded)
  *   drop [<from>-><to> …]      discard queued messages (all, or only those links)
@@ -79,6 +80,11 @@ export class TranscriptCluster {
       case 'write':
       case 'get':
         this.submit(verb, args);
+        this.turns();
+        break;
+      case 'gets':
+        for (let index = 0; index < Number(args[2]); index++) this.submit('get', args.slice(0, 2));
+        this.turns();
         break;
       case 'deliver':
         this.deliver(args);
@@ -129,7 +135,6 @@ export class TranscriptCluster {
           : `r${replicaId}: ${label} → ${outcome.error.code}`,
       );
     });
-    this.turns();
   }
 
   private deliver(links: string[]): void {
