@@ -114,8 +114,6 @@ interface ReadTracker {
   readonly replies: Map<number, ReadReplyMessage>;
   readonly asked: number;
   readonly fanout: 'majority' | 'all';
-  /** The turn (takeEffects count) whose effects carry this round's queries. */
-  readonly turn: number;
   /** Reads sharing this round (see beginRead). */
   refs: number;
 }
@@ -143,10 +141,8 @@ export class ReplicaCore {
   private nextReadId = 1;
   /** Last tick each peer sent anything (read targets prefer peers that are talking). */
   private readonly lastHeardTick = new Map<number, number>();
-  /** Key → the read round started in the current turn, which later reads of that turn may join. */
+  /** Key → the read round started in the current turn (cleared by takeEffects), which later reads of that turn may join. */
   private readonly joinableReads = new Map<string, number>();
-  /** takeEffects calls so far: the turn number. */
-  private turnsTaken = 0;
   /** Reads that shared a round started by another read of the same turn (a counter for metrics). */
   readsJoined = 0;
   private readRotation = 0;
@@ -221,7 +217,6 @@ export class ReplicaCore {
     }
     if (this.stateSends.size > 0) this.stateSends.clear();
     // This turn's read rounds leave now: reads of later turns must start rounds of their own.
-    this.turnsTaken++;
     if (this.joinableReads.size > 0) this.joinableReads.clear();
     const sends = this.sends;
     this.sends = new Map();
@@ -426,14 +421,14 @@ export class ReplicaCore {
     // of those reads started, which is all the linearizability argument needs (procedures.ts).
     const joinable = this.joinableReads.get(state.name);
     const open = joinable === undefined ? undefined : this.reads.get(joinable);
-    if (open !== undefined && open.turn === this.turnsTaken && open.chosenId === state.chosen.entryId && (open.fanout === 'all' || fanout === 'majority')) {
+    if (open !== undefined && open.chosenId === state.chosen.entryId && (open.fanout === 'all' || fanout === 'majority')) {
       open.refs++;
       this.readsJoined++;
       return joinable!;
     }
     const readId = this.nextReadId++;
     const targets = fanout === 'all' ? this.peers : this.readTargets();
-    this.reads.set(readId, { name: state.name, chosenId: state.chosen.entryId, replies: new Map(), asked: targets.length, fanout, turn: this.turnsTaken, refs: 1 });
+    this.reads.set(readId, { name: state.name, chosenId: state.chosen.entryId, replies: new Map(), asked: targets.length, fanout, refs: 1 });
     this.joinableReads.set(state.name, readId);
     for (const peer of targets) this.send(peer, { type: 'readQuery', key: state.key, chosenId: state.chosen.entryId, readId });
     return readId;
@@ -462,7 +457,7 @@ export class ReplicaCore {
     const tracker = this.reads.get(readId);
     assert(tracker !== undefined, 'status of an open read');
     const state = this.state(tracker.name);
-    let clean = state.chosen.entryId === tracker.chosenId && state.instance.own.accepted === null && this.canVote(tracker.name) ? 1 : 0;
+    let clean = state.chosen.entryId === tracker.chosenId && this.ownStateClean(tracker.name) ? 1 : 0;
     let unclean = 1 - clean;
     let aheadPeer: number | null = null;
     for (const [peer, reply] of tracker.replies) {

@@ -35,7 +35,6 @@ const RTTVAR_GAIN = 1 / 4;
 export class RoundTripEstimator {
   private smoothedTicks: number | null = null;
   private variationTicks = 0;
-  private samplesTaken = 0;
   /** Own-state resends of waiting phases (exported as a counter). */
   resends = 0;
 
@@ -43,7 +42,6 @@ export class RoundTripEstimator {
 
   /** A phase that reached its goal after `ticks` without any resend. */
   observe(ticks: number): void {
-    this.samplesTaken++;
     if (this.smoothedTicks === null) {
       this.smoothedTicks = ticks;
       this.variationTicks = ticks / 2;
@@ -51,10 +49,6 @@ export class RoundTripEstimator {
     }
     this.variationTicks += RTTVAR_GAIN * (Math.abs(this.smoothedTicks - ticks) - this.variationTicks);
     this.smoothedTicks += SRTT_GAIN * (ticks - this.smoothedTicks);
-  }
-
-  get samples(): number {
-    return this.samplesTaken;
   }
 
   /** srtt + 4·rttvar, capped at RESEND_TICKS_MAX; 0 before the first sample. */

@@ -132,11 +132,7 @@ class Writer {
     this.offset += length;
   }
 
-  rawBytes(value: Uint8Array): void {
-    this.raw(value);
-  }
-
-  private raw(value: Uint8Array): void {
+  raw(value: Uint8Array): void {
     this.ensure(value.length);
     this.buffer.set(value, this.offset);
     this.offset += value.length;
@@ -396,7 +392,7 @@ export function encodePeerMessage(message: PeerMessage): Uint8Array {
 export function encodeExtensionMessage(body: Uint8Array): Uint8Array {
   writer.reset(BIN_HEADER_BYTES_MAX);
   writer.u8(EXTENSION_MESSAGE_TYPE);
-  writer.rawBytes(body);
+  writer.raw(body);
   return finishBin();
 }
 
