@@ -42,7 +42,13 @@ export type AcceptAttempt = 'accepted' | 'waiting' | 'preempted' | 'nothingToFin
 
 export class Instance {
   private ownState: AcceptorState;
-  private readonly views = new Map<number, AcceptorState>();
+  /**
+   * Views of the other replicas, by position in `replicaIds` (the own slot stays pristine and is
+   * never read). A plain array: an instance is created per entry, and the loops below run on
+   * every message, so neither allocates (a Map per instance and an iterator per loop were a
+   * tenth of a shard's garbage).
+   */
+  private readonly views: AcceptorState[];
   readonly majority: number;
 
   constructor(
@@ -55,6 +61,7 @@ export class Instance {
     assert(replicaIds.includes(selfId), 'self must be one of the replicas');
     this.majority = Math.floor(replicaIds.length / 2) + 1;
     this.ownState = own;
+    this.views = replicaIds.map(() => PRISTINE_ACCEPTOR_STATE);
   }
 
   get own(): AcceptorState {
@@ -66,13 +73,19 @@ export class Instance {
   }
 
   viewOf(replicaId: number): AcceptorState {
-    return this.views.get(replicaId) ?? PRISTINE_ACCEPTOR_STATE;
+    const index = this.replicaIds.indexOf(replicaId);
+    return index < 0 || replicaId === this.selfId ? PRISTINE_ACCEPTOR_STATE : this.views[index];
+  }
+
+  /** The state at position `index` of `replicaIds`: the own state for self, else the view. */
+  private stateAt(index: number): AcceptorState {
+    return this.replicaIds[index] === this.selfId ? this.ownState : this.views[index];
   }
 
   /** Highest round in any state this replica knows of; a new prepare must go above it. */
   highestRound(): number {
     let round = this.ownState.promised.round;
-    for (const view of this.views.values()) round = Math.max(round, view.promised.round);
+    for (let index = 0; index < this.views.length; index++) round = Math.max(round, this.views[index].promised.round);
     return round;
   }
 
@@ -105,7 +118,8 @@ export class Instance {
     if (this.ownState.accepted !== null && ballotsEqual(this.ownState.accepted.ballot, ballot)) return 'accepted';
     let promisedCount = 0;
     let highest: Proposal | null = null;
-    for (const state of this.allStates()) {
+    for (let index = 0; index < this.replicaIds.length; index++) {
+      const state = this.stateAt(index);
       if (!ballotsEqual(state.promised, ballot)) continue;
       promisedCount++;
       if (state.accepted !== null && (highest === null || compareBallots(state.accepted.ballot, highest.ballot) > 0)) highest = state.accepted;
@@ -120,7 +134,7 @@ export class Instance {
   /** Number of states (own included) that promised exactly `ballot`. */
   promisedCount(ballot: Ballot): number {
     let count = 0;
-    for (const state of this.allStates()) if (ballotsEqual(state.promised, ballot)) count++;
+    for (let index = 0; index < this.replicaIds.length; index++) if (ballotsEqual(this.stateAt(index).promised, ballot)) count++;
     return count;
   }
 
@@ -156,26 +170,35 @@ export class Instance {
    */
   observe(from: number, sender: AcceptorState): void {
     assert(from !== this.selfId && this.replicaIds.includes(from), 'message from a known peer');
-    this.views.set(from, mergeStates(this.viewOf(from), sender));
+    const index = this.replicaIds.indexOf(from);
+    this.views[index] = mergeStates(this.views[index], sender);
   }
 
-  /** The chosen proposal if a majority of known states hold the same accepted ballot. */
+  /**
+   * The chosen proposal if a majority of known states hold the same accepted ballot (the first
+   * such state's proposal, own state first). At most one ballot can have a majority.
+   */
   chosen(): Proposal | null {
-    const counts = new Map<string, { proposal: Proposal; count: number }>();
-    for (const state of this.allStates()) {
-      if (state.accepted === null) continue;
-      const name = `${state.accepted.ballot.round}.${state.accepted.ballot.replicaId}`;
-      const entry = counts.get(name);
-      if (entry === undefined) {
-        counts.set(name, { proposal: state.accepted, count: 1 });
-        continue;
+    const count = this.replicaIds.length;
+    for (let step = 0; step < count; step++) {
+      // Own state first, then the others in membership order.
+      const candidateIndex = step === 0 ? this.ownIndex() : step <= this.ownIndex() ? step - 1 : step;
+      const candidate = this.stateAt(candidateIndex).accepted;
+      if (candidate === null) continue;
+      let holders = 0;
+      for (let index = 0; index < count; index++) {
+        const accepted = this.stateAt(index).accepted;
+        if (accepted === null || !ballotsEqual(accepted.ballot, candidate.ballot)) continue;
+        assert(samePayloadIdentity(candidate.payload, accepted.payload), 'one value per ballot');
+        holders++;
       }
-      assert(samePayloadIdentity(entry.proposal.payload, state.accepted.payload), 'one value per ballot');
-      entry.count++;
-      if (entry.count >= this.majority) return entry.proposal;
+      if (holders >= this.majority) return candidate;
     }
-    if (this.majority === 1) for (const entry of counts.values()) return entry.proposal;
     return null;
+  }
+
+  private ownIndex(): number {
+    return this.replicaIds.indexOf(this.selfId);
   }
 
   /**
@@ -194,13 +217,8 @@ export class Instance {
 
   /** True when some known state holds an accepted proposal for this entry. */
   anyAccepted(): boolean {
-    for (const state of this.allStates()) if (state.accepted !== null) return true;
+    for (let index = 0; index < this.replicaIds.length; index++) if (this.stateAt(index).accepted !== null) return true;
     return false;
-  }
-
-  private *allStates(): Iterable<AcceptorState> {
-    yield this.ownState;
-    for (const id of this.replicaIds) if (id !== this.selfId) yield this.viewOf(id);
   }
 }
 

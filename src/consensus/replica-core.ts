@@ -121,8 +121,11 @@ interface ReadTracker {
 /** Peers heard from within this many ticks count as equally alive when picking read targets. */
 const READ_TARGET_ALIVE_TICKS = 100;
 
+/** Buffer's native latin1 decoder, called on the Uint8Array itself: no Buffer object per call. */
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+
 export function keyName(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+  return latin1Slice.call(key, 0, key.length);
 }
 
 export class ReplicaCore {

@@ -162,6 +162,13 @@ class Writer {
   }
 }
 
+/** Scratch for little-endian float64 decoding without a DataView per call. */
+const f64Scratch = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64Scratch.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Buffer's native UTF-8 decoder, called on a Uint8Array directly (no Buffer object per string). */
+const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
+
 class Reader {
   offset = 0;
 
@@ -215,9 +222,9 @@ class Reader {
 
   f64(): number {
     if (this.offset + 8 > this.end) this.fail('truncated');
-    const view = new DataView(this.bytes.buffer, this.bytes.byteOffset + this.offset, 8);
+    for (let index = 0; index < 8; index++) f64Bytes[LITTLE_ENDIAN ? index : 7 - index] = this.bytes[this.offset + index];
     this.offset += 8;
-    return view.getFloat64(0, true);
+    return f64Scratch[0];
   }
 
   bytesOfLength(length: number): Uint8Array {
@@ -237,7 +244,7 @@ class Reader {
   string(): string {
     const length = this.varuint();
     if (length > this.end - this.offset) this.fail('truncated');
-    const value = Buffer.from(this.bytes.buffer, this.bytes.byteOffset + this.offset, length).toString('utf8');
+    const value = utf8Slice.call(this.bytes, this.offset, this.offset + length);
     this.offset += length;
     return value;
   }
