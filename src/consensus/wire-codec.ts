@@ -50,8 +50,8 @@
  * are copies, never views into the input, so a record or frame buffer is never kept alive.
  */
 import type { KeyResult, RequestId } from '../api/operations.js';
-import { type ErrorCode, PaxosStoreError } from '../errors.js';
 import { KEY_BYTES_MAX } from '../storage/engine.js';
+import { ByteReader, ByteWriter } from '../util/byte-codec.js';
 import type { Ballot } from './ballot.js';
 import type { StateSummary } from './instance.js';
 import type { PeerMessage } from './messages.js';
@@ -62,195 +62,7 @@ export const PAXOS_LOG_FORMAT = 2;
 
 const MESSAGE_TYPES = ['paxos', 'chosen', 'fetch', 'readQuery', 'readReply'] as const;
 
-/** A growable output buffer; one per thread is reused for every encode. */
-class Writer {
-  private buffer = Buffer.allocUnsafe(4096);
-  offset = 0;
-
-  reset(reserve: number): void {
-    this.offset = reserve;
-  }
-
-  private ensure(bytes: number): void {
-    if (this.offset + bytes <= this.buffer.length) return;
-    let size = this.buffer.length * 2;
-    while (size < this.offset + bytes) size *= 2;
-    const grown = Buffer.allocUnsafe(size);
-    this.buffer.copy(grown, 0, 0, this.offset);
-    this.buffer = grown;
-  }
-
-  u8(value: number): void {
-    this.ensure(1);
-    this.buffer[this.offset++] = value;
-  }
-
-  varuint(value: number): void {
-    this.ensure(8);
-    const buffer = this.buffer;
-    let offset = this.offset;
-    if (value < 0x80000000) {
-      while (value >= 0x80) {
-        buffer[offset++] = (value & 0x7f) | 0x80;
-        value >>>= 7;
-      }
-    } else {
-      while (value >= 0x80) {
-        buffer[offset++] = (value % 128) | 0x80;
-        value = Math.floor(value / 128);
-      }
-    }
-    buffer[offset++] = value;
-    this.offset = offset;
-  }
-
-  f64(value: number): void {
-    this.ensure(8);
-    this.buffer.writeDoubleLE(value, this.offset);
-    this.offset += 8;
-  }
-
-  bytes(value: Uint8Array): void {
-    this.varuint(value.length);
-    this.raw(value);
-  }
-
-  bytesOrNull(value: Uint8Array | null): void {
-    if (value === null) {
-      this.u8(0);
-      return;
-    }
-    this.varuint(value.length + 1);
-    this.raw(value);
-  }
-
-  string(value: string): void {
-    const length = Buffer.byteLength(value, 'utf8');
-    this.varuint(length);
-    this.ensure(length);
-    this.buffer.write(value, this.offset, length, 'utf8');
-    this.offset += length;
-  }
-
-  raw(value: Uint8Array): void {
-    this.ensure(value.length);
-    this.buffer.set(value, this.offset);
-    this.offset += value.length;
-  }
-
-  /**
-   * A copy of the bytes written, from `start` to the current offset. Buffer.allocUnsafe takes
-   * small copies from Node's shared pool instead of a malloc each: encoded records and messages
-   * live only until written to disk or socket, so sharing a pool slab costs no lasting memory.
-   */
-  finish(start = 0): Uint8Array {
-    const copy = Buffer.allocUnsafe(this.offset - start);
-    this.buffer.copy(copy, 0, start, this.offset);
-    return copy;
-  }
-
-  patch(position: number, value: number): void {
-    this.buffer[position] = value;
-  }
-
-  patchUint16BE(position: number, value: number): void {
-    this.buffer.writeUInt16BE(value, position);
-  }
-
-  patchUint32BE(position: number, value: number): void {
-    this.buffer.writeUInt32BE(value, position);
-  }
-}
-
-/** Scratch for little-endian float64 decoding without a DataView per call. */
-const f64Scratch = new Float64Array(1);
-const f64Bytes = new Uint8Array(f64Scratch.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-/** Buffer's native UTF-8 decoder, called on a Uint8Array directly (no Buffer object per string). */
-const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
-
-class Reader {
-  offset = 0;
-
-  constructor(
-    private readonly bytes: Uint8Array,
-    private readonly errorCode: ErrorCode,
-    private readonly what: string,
-    private readonly end = bytes.length,
-    start = 0,
-  ) {
-    this.offset = start;
-  }
-
-  fail(detail: string): never {
-    throw new PaxosStoreError(this.errorCode, `${this.what}: ${detail}`);
-  }
-
-  remaining(): number {
-    return this.end - this.offset;
-  }
-
-  get done(): boolean {
-    return this.offset === this.end;
-  }
-
-  u8(): number {
-    if (this.offset >= this.end) this.fail('truncated');
-    return this.bytes[this.offset++];
-  }
-
-  flag(): boolean {
-    const value = this.u8();
-    if (value > 1) this.fail(`flag byte ${value}`);
-    return value === 1;
-  }
-
-  varuint(): number {
-    let result = 0;
-    let scale = 1;
-    for (let index = 0; index < 8; index++) {
-      const byte = this.u8();
-      result += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        if (!Number.isSafeInteger(result)) this.fail('integer above 2^53');
-        return result;
-      }
-      scale *= 128;
-    }
-    return this.fail('varuint longer than 8 bytes');
-  }
-
-  f64(): number {
-    if (this.offset + 8 > this.end) this.fail('truncated');
-    for (let index = 0; index < 8; index++) f64Bytes[LITTLE_ENDIAN ? index : 7 - index] = this.bytes[this.offset + index];
-    this.offset += 8;
-    return f64Scratch[0];
-  }
-
-  bytesOfLength(length: number): Uint8Array {
-    if (length > this.end - this.offset) this.fail('truncated');
-    // A copy, never a view (Buffer#slice would share memory with the frame or record).
-    const copy = new Uint8Array(length);
-    copy.set(this.bytes.subarray(this.offset, this.offset + length));
-    this.offset += length;
-    return copy;
-  }
-
-  bytesOrNull(): Uint8Array | null {
-    const lengthPlusOne = this.varuint();
-    return lengthPlusOne === 0 ? null : this.bytesOfLength(lengthPlusOne - 1);
-  }
-
-  string(): string {
-    const length = this.varuint();
-    if (length > this.end - this.offset) this.fail('truncated');
-    const value = utf8Slice.call(this.bytes, this.offset, this.offset + length);
-    this.offset += length;
-    return value;
-  }
-}
-
-const writer = new Writer();
+const writer = new ByteWriter();
 
 // ── composite fields ──────────────────────────────────────────────────────────────────────────
 
@@ -259,7 +71,7 @@ function writeBallot(ballot: Ballot): void {
   writer.varuint(ballot.replicaId);
 }
 
-function readBallot(reader: Reader): Ballot {
+function readBallot(reader: ByteReader): Ballot {
   return { round: reader.varuint(), replicaId: reader.varuint() };
 }
 
@@ -285,7 +97,7 @@ function writePayload(payload: EntryPayload): void {
   }
 }
 
-function readPayload(reader: Reader): EntryPayload {
+function readPayload(reader: ByteReader): EntryPayload {
   const value = reader.bytesOrNull();
   const proposerId = reader.varuint();
   let requestId: RequestId | null = null;
@@ -317,7 +129,7 @@ function writeAcceptor(state: AcceptorState): void {
   writePayload(accepted.payload);
 }
 
-function readAcceptor(reader: Reader): AcceptorState {
+function readAcceptor(reader: ByteReader): AcceptorState {
   const promised = readBallot(reader);
   if (!reader.flag()) return { promised, accepted: null };
   const ballot = readBallot(reader);
@@ -334,7 +146,7 @@ function writeChosen(entry: ChosenEntry): void {
   writePayload(entry.payload);
 }
 
-function readChosen(reader: Reader): ChosenEntry {
+function readChosen(reader: ByteReader): ChosenEntry {
   const entryId = reader.varuint();
   const payload = reader.flag() ? readPayload(reader) : null;
   if ((entryId === 0) !== (payload === null)) reader.fail('chosen payload presence');
@@ -351,7 +163,7 @@ function writeSummary(summary: StateSummary): void {
   writeBallot(summary.acceptedBallot);
 }
 
-function readSummary(reader: Reader): StateSummary {
+function readSummary(reader: ByteReader): StateSummary {
   const promised = readBallot(reader);
   return { promised, acceptedBallot: reader.flag() ? readBallot(reader) : null };
 }
@@ -369,7 +181,7 @@ export function encodePaxosLogRecord(record: PaxosLogRecord): Uint8Array {
 
 /** Decodes a format-2 record (the caller checked the tag byte). */
 export function decodePaxosLogRecord(bytes: Uint8Array): PaxosLogRecord {
-  const reader = new Reader(bytes, 'CORRUPTION', 'PaxosLog record');
+  const reader = new ByteReader(bytes, 'CORRUPTION', 'PaxosLog record');
   if (reader.u8() !== PAXOS_LOG_TAG) reader.fail('not a binary record');
   const format = reader.u8();
   if (format !== PAXOS_LOG_FORMAT) reader.fail(`unknown format ${format}`);
@@ -447,7 +259,7 @@ function finishBin(): Uint8Array {
   return writer.finish(start);
 }
 
-function readPeerMessage(reader: Reader): PeerMessage {
+function readPeerMessage(reader: ByteReader): PeerMessage {
   const typeByte = reader.u8();
   const type = MESSAGE_TYPES[typeByte - 1];
   if (type === undefined) reader.fail(`unknown message type ${typeByte}`);
@@ -480,7 +292,7 @@ function readPeerMessage(reader: Reader): PeerMessage {
  * without it they are malformed. Throws PROTOCOL_ERROR on anything else.
  */
 export function decodePeerMessages<TExtension = never>(payload: Uint8Array, decodeExtension?: (body: Uint8Array) => TExtension): (PeerMessage | TExtension)[] {
-  const reader = new Reader(payload, 'PROTOCOL_ERROR', 'peer frame');
+  const reader = new ByteReader(payload, 'PROTOCOL_ERROR', 'peer frame');
   const head = reader.u8();
   let count: number;
   if ((head & 0xf0) === 0x90) count = head & 0x0f;
@@ -498,7 +310,7 @@ export function decodePeerMessages<TExtension = never>(payload: Uint8Array, deco
     else return reader.fail('message is not a msgpack bin');
     const end = reader.offset + length;
     if (end > payload.length) reader.fail('truncated message');
-    const message = new Reader(payload, 'PROTOCOL_ERROR', 'peer message', end, reader.offset);
+    const message = new ByteReader(payload, 'PROTOCOL_ERROR', 'peer message', end, reader.offset);
     if (length > 0 && payload[reader.offset] === EXTENSION_MESSAGE_TYPE && decodeExtension !== undefined) {
       message.u8();
       messages.push(decodeExtension(message.bytesOfLength(length - 1)));

@@ -20,8 +20,21 @@
  * per-key PaxosStore path (docs/delos.md); its reply carries the log position of the write.
  * Both trailing fields are absent on the PaxosStore path, so its frames are unchanged.
  *
- * Binary keys and values decode as Uint8Array copies (never views into the ring, which the
- * producer overwrites); the incr delta travels as a msgpack int64 and decodes as a bigint.
+ * The two frames of every request, `request` and `reply`, have a hand-written binary form
+ * instead (msgpackr's tuple, key and value copies and string decoding were the largest source of
+ * garbage in a shard worker). It starts with 0xC1, the one byte msgpack never uses, so a decoder
+ * tells the two apart by the first byte; frames the binary form does not cover (incr with its
+ * bigint delta, a Delos `logGroup`, a reply's `logPosition`, an id or integer that is not a
+ * non-negative safe integer) keep the msgpack tuple:
+ *
+ *   request  C1 00, varuint id, bytes key, string clientId, varuint timestampMs, varuint sequence,
+ *            operation: 00 get, u8 consistency | 01 set, u8 flags, varuint (ifVersion + 1, 0 = none),
+ *            bytes value | 02 delete, varuint (ifVersion + 1) | 04 append, bytes value
+ *   reply    C1 01, varuint id, u8 applied, varuint version, bytes? value
+ *
+ * (primitives as in src/util/byte-codec.ts). Binary keys and values decode as Buffer copies
+ * (never views into the ring, which the producer overwrites); the incr delta travels as a
+ * msgpack int64 and decodes as a bigint.
  * The ring is an internal boundary, yet decoding still checks the shapes: a mismatch means two
  * builds disagree, which must surface as PROTOCOL_ERROR rather than as a wrong result.
  */
@@ -29,6 +42,7 @@
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
 import type { KeyOperation, KeyResult, RequestId } from '../api/operations.js';
 import { type ErrorCode, errorCatalogue, PaxosStoreError } from '../errors.js';
+import { ByteReader, ByteWriter } from '../util/byte-codec.js';
 
 export interface RequestFrame {
   readonly type: 'request';
@@ -224,20 +238,145 @@ function decodeTuple(tuple: unknown[]): RingFrame {
   }
 }
 
-/** One codec per thread end: it owns a Packr whose scratch buffer it reuses between frames. */
+const BINARY_MARK = 0xc1;
+const BINARY_REQUEST = 0;
+const BINARY_REPLY = 1;
+
+function isCount(value: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0;
+}
+
+/** Whether the binary form covers this frame (see the header); the rest stays msgpack. */
+function binaryEncodable(frame: RingFrame): boolean {
+  if (frame.type === 'reply') return frame.result.logPosition === undefined && isCount(frame.id) && isCount(frame.result.version);
+  if (frame.type !== 'request' || frame.logGroup !== undefined || !isCount(frame.id)) return false;
+  const { timestampMs, sequence } = frame.requestId;
+  if (!isCount(timestampMs) || !isCount(sequence)) return false;
+  const operation = frame.operation;
+  if (operation.kind === 'incr') return false;
+  if ((operation.kind === 'set' || operation.kind === 'delete') && operation.ifVersion !== undefined) return isCount(operation.ifVersion);
+  return true;
+}
+
+function writeBinary(writer: ByteWriter, frame: RingFrame): void {
+  writer.u8(BINARY_MARK);
+  if (frame.type === 'reply') {
+    writer.u8(BINARY_REPLY);
+    writer.varuint(frame.id);
+    writer.u8(frame.result.applied ? 1 : 0);
+    writer.varuint(frame.result.version);
+    writer.bytesOrNull(frame.result.value);
+    return;
+  }
+  const request = frame as RequestFrame;
+  writer.u8(BINARY_REQUEST);
+  writer.varuint(request.id);
+  writer.bytes(request.key);
+  writer.string(request.requestId.clientId);
+  writer.varuint(request.requestId.timestampMs);
+  writer.varuint(request.requestId.sequence);
+  const operation = request.operation;
+  writer.u8(OPERATION_TAG[operation.kind]);
+  switch (operation.kind) {
+    case 'get':
+      writer.u8(operation.consistency === 'local' ? 1 : 0);
+      return;
+    case 'set':
+      writer.u8((operation.onlyIfAbsent ? SET_ONLY_IF_ABSENT : 0) | (operation.onlyIfPresent ? SET_ONLY_IF_PRESENT : 0));
+      writer.varuint(operation.ifVersion === undefined ? 0 : operation.ifVersion + 1);
+      writer.bytes(operation.value);
+      return;
+    case 'delete':
+      writer.varuint(operation.ifVersion === undefined ? 0 : operation.ifVersion + 1);
+      return;
+    case 'append':
+      writer.bytes(operation.value);
+      return;
+    case 'incr':
+      throw new PaxosStoreError('INTERNAL', 'incr has no binary ring form');
+  }
+}
+
+function readBinary(bytes: Uint8Array): RingFrame {
+  const reader = new ByteReader(bytes, 'PROTOCOL_ERROR', 'malformed ring frame');
+  reader.u8(); // BINARY_MARK, checked by the caller
+  const kind = reader.u8();
+  let frame: RingFrame;
+  if (kind === BINARY_REPLY) {
+    const id = reader.varuint();
+    const applied = reader.flag();
+    const version = reader.varuint();
+    const valueLengthPlusOne = reader.varuint();
+    const value = valueLengthPlusOne === 0 ? null : reader.bufferOfLength(valueLengthPlusOne - 1);
+    frame = { type: 'reply', id, result: { applied, version, value } };
+  } else if (kind === BINARY_REQUEST) {
+    const id = reader.varuint();
+    const key = reader.bufferOfLength(reader.varuint());
+    const requestId: RequestId = { clientId: reader.string(), timestampMs: reader.varuint(), sequence: reader.varuint() };
+    frame = { type: 'request', id, key, operation: readBinaryOperation(reader), requestId };
+  } else {
+    throw malformed(`unknown binary frame kind ${kind}`);
+  }
+  if (!reader.done) throw malformed('trailing bytes');
+  return frame;
+}
+
+function readBinaryOperation(reader: ByteReader): KeyOperation {
+  const tag = reader.u8();
+  switch (tag) {
+    case OPERATION_TAG.get: {
+      const consistency = reader.u8();
+      if (consistency > 1) throw malformed(`get consistency ${consistency}`);
+      return { kind: 'get', consistency: consistency === 1 ? 'local' : 'linearizable' };
+    }
+    case OPERATION_TAG.set: {
+      const flags = reader.u8();
+      if (flags > (SET_ONLY_IF_ABSENT | SET_ONLY_IF_PRESENT)) throw malformed(`set flags ${flags}`);
+      const ifVersionPlusOne = reader.varuint();
+      const operation: { kind: 'set'; value: Uint8Array; ifVersion?: number; onlyIfAbsent?: boolean; onlyIfPresent?: boolean } = {
+        kind: 'set',
+        value: reader.bufferOfLength(reader.varuint()),
+      };
+      if (ifVersionPlusOne > 0) operation.ifVersion = ifVersionPlusOne - 1;
+      if (flags & SET_ONLY_IF_ABSENT) operation.onlyIfAbsent = true;
+      if (flags & SET_ONLY_IF_PRESENT) operation.onlyIfPresent = true;
+      return operation;
+    }
+    case OPERATION_TAG.delete: {
+      const ifVersionPlusOne = reader.varuint();
+      return ifVersionPlusOne === 0 ? { kind: 'delete' } : { kind: 'delete', ifVersion: ifVersionPlusOne - 1 };
+    }
+    case OPERATION_TAG.append:
+      return { kind: 'append', value: reader.bufferOfLength(reader.varuint()) };
+    default:
+      throw malformed(`unknown binary operation tag ${tag}`);
+  }
+}
+
+/**
+ * One codec per thread end: a ByteWriter for the binary frames and a Packr for the rest, each
+ * reusing its scratch buffer between frames.
+ */
 export class RingFrameCodec {
   private readonly packr = new Packr({ useRecords: false, copyBuffers: true, encodeUndefinedAsNil: true });
+  private readonly writer = new ByteWriter();
 
   /**
-   * Encodes into the Packr's scratch buffer. The result is valid only until the next `encode`:
-   * the caller copies it into the ring at once.
+   * Encodes into a scratch buffer. The result is valid only until the next `encode`: the caller
+   * copies it into the ring at once.
    */
   encode(frame: RingFrame): Uint8Array {
+    if (binaryEncodable(frame)) {
+      this.writer.reset(0);
+      writeBinary(this.writer, frame);
+      return this.writer.view();
+    }
     return this.packr.pack(frameTuple(frame), RESET_BUFFER_MODE);
   }
 
   /** Decodes one frame; binary fields are copies, so `bytes` may be a view into the ring. */
   decode(bytes: Uint8Array): RingFrame {
+    if (bytes.length > 0 && bytes[0] === BINARY_MARK) return readBinary(bytes);
     let tuple: unknown;
     try {
       tuple = this.packr.unpack(bytes);

@@ -58,6 +58,35 @@ describe('ring frame codec', () => {
     }
   });
 
+  it('uses the binary form for plain requests and replies, msgpack for the rest, and rejects every malformed binary frame', () => {
+    const codec = new RingFrameCodec();
+    const key = encoder.encode('key:1');
+    const request = { type: 'request', id: 2 ** 40, key, operation: { kind: 'set', value: encoder.encode('v'), ifVersion: 0 }, requestId: requestId(5) } as const;
+    const encoded = Buffer.from(codec.encode(request));
+    expect(encoded[0]).toBe(0xc1);
+    expect(codec.decode(encoded)).toEqual(request);
+    const reply = { type: 'reply', id: 7, result: { applied: true, version: 3, value: null } } as const;
+    expect(codec.encode(reply)[0]).toBe(0xc1);
+    expect(codec.decode(codec.encode(reply))).toEqual(reply);
+    // Outside the binary form: a log group, a log position, a negative timestamp.
+    const grouped = { ...request, logGroup: 'kv' };
+    const positioned = { type: 'reply', id: 7, result: { applied: true, version: 3, value: null, logPosition: 9 } } as const;
+    const negative = { ...request, requestId: { ...requestId(5), timestampMs: -1 } };
+    for (const frame of [grouped, positioned, negative]) {
+      const bytes = codec.encode(frame);
+      expect(bytes[0]).not.toBe(0xc1);
+      expect(codec.decode(bytes)).toEqual(frame);
+    }
+    for (let length = 1; length < encoded.length; length++) {
+      expect(() => codec.decode(encoded.subarray(0, length))).toThrow(PaxosStoreError);
+    }
+    expect(() => codec.decode(Buffer.concat([encoded, Buffer.from([0])]))).toThrow(/trailing bytes/);
+    expect(() => codec.decode(Buffer.from([0xc1, 0x07]))).toThrow(/unknown binary frame kind 7/);
+    const badFlag = Buffer.from(codec.encode(reply));
+    badFlag[3] = 2; // applied
+    expect(() => codec.decode(badFlag)).toThrow(/flag byte 2/);
+  });
+
   it('rejects garbage with PROTOCOL_ERROR', () => {
     const codec = new RingFrameCodec();
     expect(() => codec.decode(new Uint8Array([0x93, 0x01]))).toThrow(/undecodable ring frame/);
