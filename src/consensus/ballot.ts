@@ -27,9 +27,26 @@ export function maxBallot(a: Ballot, b: Ballot): Ballot {
   return compareBallots(a, b) >= 0 ? a : b;
 }
 
+/** Ballots with a round below this and a replica id below INTERNED_REPLICA_IDS are shared objects. */
+const INTERNED_ROUNDS = 8;
+const INTERNED_REPLICA_IDS = 16;
+const interned: Ballot[] = [];
+for (let round = 0; round < INTERNED_ROUNDS; round++) {
+  for (let replicaId = 0; replicaId < INTERNED_REPLICA_IDS; replicaId++) interned.push({ round, replicaId });
+}
+
+/**
+ * The ballot `(round, replicaId)`. Almost every ballot on the wire is a prepare-skip `(0, id)` or
+ * an early round, and each decoded message carries several: those come from a shared table
+ * instead of a new object each (ballots are immutable, compared by value).
+ */
+export function makeBallot(round: number, replicaId: number): Ballot {
+  return round < INTERNED_ROUNDS && replicaId < INTERNED_REPLICA_IDS ? interned[round * INTERNED_REPLICA_IDS + replicaId] : { round, replicaId };
+}
+
 /** The prepare-skip ballot of `replicaId`: the lowest ballot that replica can use. */
 export function prepareSkipBallot(replicaId: number): Ballot {
-  return { round: 0, replicaId };
+  return makeBallot(0, replicaId);
 }
 
 export function formatBallot(ballot: Ballot): string {

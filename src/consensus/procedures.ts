@@ -240,11 +240,12 @@ function* awaitPhase(context: ProcedureContext, name: string, entryId: number, b
   const { core, roundTrips } = context;
   const decided = (): boolean => core.chosen(name).entryId >= entryId;
   const preempted = (): boolean => core.isPreempted(name, entryId, ballot);
+  const until = (): boolean => decided() || goal() || preempted();
   const startTick = core.now;
   const timeoutTicks = roundTrips.phaseTimeoutTicks();
   for (let waited = 0; waited < timeoutTicks; ) {
     const intervalTicks = roundTrips.resendTicks();
-    yield { key: name, until: () => decided() || goal() || preempted(), ticks: intervalTicks };
+    yield { key: name, until, ticks: intervalTicks };
     if (decided() || goal()) {
       roundTrips.observe(core.now - startTick);
       return decided() ? 'decided' : 'ready';

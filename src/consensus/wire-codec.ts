@@ -52,7 +52,7 @@
 import type { KeyResult, RequestId } from '../api/operations.js';
 import { KEY_BYTES_MAX } from '../storage/engine.js';
 import { ByteReader, ByteWriter } from '../util/byte-codec.js';
-import type { Ballot } from './ballot.js';
+import { type Ballot, makeBallot } from './ballot.js';
 import type { StateSummary } from './instance.js';
 import type { PeerMessage } from './messages.js';
 import type { AcceptorState, ChosenEntry, EntryPayload, PaxosLogRecord, SessionRecord } from './paxos-log.js';
@@ -72,7 +72,8 @@ function writeBallot(ballot: Ballot): void {
 }
 
 function readBallot(reader: ByteReader): Ballot {
-  return { round: reader.varuint(), replicaId: reader.varuint() };
+  const round = reader.varuint();
+  return makeBallot(round, reader.varuint());
 }
 
 function writePayload(payload: EntryPayload): void {
