@@ -24,16 +24,20 @@ afterAll(() => {
 describe('ring frames for Delos requests', () => {
   const codec = new RingFrameCodec();
 
-  it('keeps PaxosStore frames unchanged and carries the log group and log position when present', () => {
+  it('keeps PaxosStore frames in the binary form and carries the log group and log position in msgpack tuples', () => {
     const plain = codec.encode({ type: 'request', id: 7, key, operation: { kind: 'delete' }, requestId });
-    expect((unpack(plain) as unknown[]).length).toBe(7);
+    expect(plain[0]).toBe(0xc1);
+    expect(codec.decode(plain)).not.toHaveProperty('logGroup');
     const reply = codec.encode({ type: 'reply', id: 7, result: { applied: true, version: 3, value: null } });
-    expect((unpack(reply) as unknown[]).length).toBe(5);
+    expect(reply[0]).toBe(0xc1);
+    expect(codec.decode(reply)).toEqual({ type: 'reply', id: 7, result: { applied: true, version: 3, value: null } });
 
-    const delos = codec.decode(codec.encode({ type: 'request', id: 8, key, operation: { kind: 'get', consistency: 'local' }, requestId, logGroup: 'kv' }));
-    expect(delos).toMatchObject({ type: 'request', id: 8, logGroup: 'kv', operation: { kind: 'get', consistency: 'local' } });
-    const positioned = codec.decode(codec.encode({ type: 'reply', id: 8, result: { applied: true, version: 4, value: null, logPosition: 41 } }));
-    expect(positioned).toEqual({ type: 'reply', id: 8, result: { applied: true, version: 4, value: null, logPosition: 41 } });
+    const grouped = codec.encode({ type: 'request', id: 8, key, operation: { kind: 'get', consistency: 'local' }, requestId, logGroup: 'kv' });
+    expect((unpack(grouped) as unknown[]).length).toBe(8);
+    expect(codec.decode(grouped)).toMatchObject({ type: 'request', id: 8, logGroup: 'kv', operation: { kind: 'get', consistency: 'local' } });
+    const positionedBytes = codec.encode({ type: 'reply', id: 8, result: { applied: true, version: 4, value: null, logPosition: 41 } });
+    expect((unpack(positionedBytes) as unknown[]).length).toBe(6);
+    expect(codec.decode(positionedBytes)).toEqual({ type: 'reply', id: 8, result: { applied: true, version: 4, value: null, logPosition: 41 } });
   });
 
   it('refuses a log group that is not a string and a log position that is not an integer', () => {
