@@ -179,26 +179,26 @@ export class Instance {
    * such state's proposal, own state first). At most one ballot can have a majority.
    */
   chosen(): Proposal | null {
-    const count = this.replicaIds.length;
-    for (let step = 0; step < count; step++) {
-      // Own state first, then the others in membership order.
-      const candidateIndex = step === 0 ? this.ownIndex() : step <= this.ownIndex() ? step - 1 : step;
-      const candidate = this.stateAt(candidateIndex).accepted;
-      if (candidate === null) continue;
-      let holders = 0;
-      for (let index = 0; index < count; index++) {
-        const accepted = this.stateAt(index).accepted;
-        if (accepted === null || !ballotsEqual(accepted.ballot, candidate.ballot)) continue;
-        assert(samePayloadIdentity(candidate.payload, accepted.payload), 'one value per ballot');
-        holders++;
-      }
-      if (holders >= this.majority) return candidate;
+    const own = this.ownState.accepted;
+    if (own !== null && this.holdersOf(own) >= this.majority) return own;
+    for (let index = 0; index < this.replicaIds.length; index++) {
+      if (this.replicaIds[index] === this.selfId) continue;
+      const candidate = this.views[index].accepted;
+      if (candidate !== null && this.holdersOf(candidate) >= this.majority) return candidate;
     }
     return null;
   }
 
-  private ownIndex(): number {
-    return this.replicaIds.indexOf(this.selfId);
+  /** How many states (own included) hold `proposal`'s ballot as accepted. */
+  private holdersOf(proposal: Proposal): number {
+    let holders = 0;
+    for (let index = 0; index < this.replicaIds.length; index++) {
+      const accepted = this.stateAt(index).accepted;
+      if (accepted === null || !ballotsEqual(accepted.ballot, proposal.ballot)) continue;
+      assert(samePayloadIdentity(proposal.payload, accepted.payload), 'one value per ballot');
+      holders++;
+    }
+    return holders;
   }
 
   /**
