@@ -25,6 +25,7 @@
 import { assert } from '../util/assert.js';
 import { type Ballot, ballotsEqual, compareBallots, maxBallot } from './ballot.js';
 import { type AcceptorState, type EntryPayload, PRISTINE_ACCEPTOR_STATE, type Proposal } from './paxos-log.js';
+import { samePayloadIdentity } from './wire-codec.js';
 
 /** The ballots of a state: what a sender puts on the wire as its view of the receiver. */
 export interface StateSummary {
@@ -238,10 +239,4 @@ function mergeStates(view: AcceptorState, reported: AcceptorState): AcceptorStat
   let accepted = view.accepted;
   if (reported.accepted !== null && (accepted === null || compareBallots(reported.accepted.ballot, accepted.ballot) > 0)) accepted = reported.accepted;
   return promised === view.promised && accepted === view.accepted ? view : { promised, accepted };
-}
-
-function samePayloadIdentity(a: EntryPayload, b: EntryPayload): boolean {
-  if (a.proposerId !== b.proposerId) return false;
-  if (a.requestId === null || b.requestId === null) return a.requestId === b.requestId;
-  return a.requestId.clientId === b.requestId.clientId && a.requestId.sequence === b.requestId.sequence;
 }

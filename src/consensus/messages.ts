@@ -11,6 +11,7 @@
  *   readReply   answer to readQuery `readId`.
  */
 import type { AcceptorState, ChosenEntry } from './paxos-log.js';
+import { EncodedPayload } from './wire-codec.js';
 import type { StateSummary } from './instance.js';
 
 export type PeerMessage = PaxosMessage | ChosenMessage | FetchMessage | ReadQueryMessage | ReadReplyMessage;
@@ -92,6 +93,7 @@ function isBytesOrNull(value: unknown): boolean {
 }
 
 function isPayload(value: unknown): boolean {
+  if (value instanceof EncodedPayload) return true; // checked field by field when it was decoded
   const payload = value as Record<string, unknown> | null;
   if (typeof payload !== 'object' || payload === null || !isBytesOrNull(payload.value) || !isCount(payload.proposerId)) return false;
   const requestId = payload.requestId as Record<string, unknown> | null;

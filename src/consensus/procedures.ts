@@ -36,6 +36,7 @@ import type { Ballot } from './ballot.js';
 import type { ConsensusConfig, ReplicaBugs } from './config.js';
 import { buildPayload, evaluate, lookUpSession } from './evaluate.js';
 import type { ChosenEntry, EntryPayload } from './paxos-log.js';
+import { encodeEntryPayload } from './wire-codec.js';
 import { keyName, type ReplicaCore } from './replica-core.js';
 import type { RoundTripEstimator } from './round-trip-estimator.js';
 
@@ -84,7 +85,8 @@ function* write(context: ProcedureContext, name: string, operation: KeyOperation
       if (evaluation.kind === 'wrongType') throw new PaxosStoreError('WRONG_TYPE', evaluation.message);
       return evaluation.result;
     }
-    const payload = buildPayload(chosen, evaluation.value, evaluation.result, core.replicaId, requestId, config.sessionsMax);
+    // Encoded once here; the record and every message copy these bytes (wire-codec.ts EncodedPayload).
+    const payload = encodeEntryPayload(buildPayload(chosen, evaluation.value, evaluation.result, core.replicaId, requestId, config.sessionsMax));
     const outcome = yield* propose(context, name, chosen.entryId + 1, payload);
     if (outcome === 'noQuorum' || outcome === 'contention') {
       lastFailure = outcome;

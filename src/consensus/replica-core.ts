@@ -58,8 +58,8 @@ interface KeyState {
   chosen: ChosenEntry;
   instance: Instance;
   lastFetchTick: number;
-  /** Last tick we pushed our chosen entry to each lagging peer (pushes are full snapshots). */
-  readonly lastPushTick: Map<number, number>;
+  /** Last tick we pushed our chosen entry to each lagging peer (pushes are full snapshots); null until the first push, since most keys never lag. */
+  lastPushTick: Map<number, number> | null;
   /** This replica votes (promises, accepts, persists) only on entries ≥ this (rebuild, header). */
   votingFromEntry: number;
   /** Records of this key handed to a group commit that is not durable yet (no eviction until 0). */
@@ -540,7 +540,7 @@ export class ReplicaCore {
       chosen: record.chosen,
       instance: new Instance(record.chosen.entryId + 1, this.replicaId, this.replicaIds, record.open, this.bugs),
       lastFetchTick: Number.NEGATIVE_INFINITY,
-      lastPushTick: new Map(),
+      lastPushTick: null,
       votingFromEntry: mustProbe ? Number.POSITIVE_INFINITY : 0,
       pendingCommits: 0,
       probe: null,
@@ -581,10 +581,10 @@ export class ReplicaCore {
   private compareChosen(state: KeyState, from: number, message: PeerMessage): void {
     const ours = state.chosen.entryId;
     if (message.chosenId < ours && message.type !== 'chosen' && !this.holdsOurDecision(state, message)) {
-      const lastPush = state.lastPushTick.get(from) ?? Number.NEGATIVE_INFINITY;
+      const lastPush = state.lastPushTick?.get(from) ?? Number.NEGATIVE_INFINITY;
       if (message.type === 'fetch' || this.nowTicks - lastPush >= this.options.fetchIntervalTicks) {
         this.send(from, { type: 'chosen', key: state.key, chosenId: ours, entry: state.chosen });
-        state.lastPushTick.set(from, this.nowTicks);
+        (state.lastPushTick ??= new Map()).set(from, this.nowTicks);
       }
     } else if (message.chosenId > ours && message.type !== 'chosen' && this.nowTicks - state.lastFetchTick >= this.options.fetchIntervalTicks) {
       this.requestFetch(state.key, from);

@@ -48,6 +48,8 @@
  * Decoding checks every field (bounds, safe integers, flags 0/1, no trailing bytes) and throws
  * PaxosStoreError (CORRUPTION for records, PROTOCOL_ERROR for messages); decoded byte fields
  * are copies, never views into the input, so a record or frame buffer is never kept alive.
+ * A payload is checked the same way but kept encoded: one copy of its bytes (EncodedPayload),
+ * its fields decoded on access as views into that copy.
  */
 import type { KeyResult, RequestId } from '../api/operations.js';
 import { KEY_BYTES_MAX } from '../storage/engine.js';
@@ -76,7 +78,87 @@ function readBallot(reader: ByteReader): Ballot {
   return makeBallot(round, reader.varuint());
 }
 
+/**
+ * A payload held as its encoded bytes (the `payload` layout above), its fields decoded on each
+ * access. The consensus core only moves payloads around: a write's payload is encoded once and
+ * then copied byte for byte into the record and every message, a received one is checked and
+ * kept as one byte array. Per write that is one long-lived object and one array instead of a
+ * graph of a dozen (payload, request id, session records, results, values), which is what
+ * the garbage collector spent its time copying and marking. Field getters allocate what they
+ * return; byte fields are views into `bytes`, which is never modified.
+ */
+export class EncodedPayload implements EntryPayload {
+  /** Only from bytes known to hold exactly one well-formed payload (encodeEntryPayload, readPayload). */
+  private constructor(readonly bytes: Uint8Array) {}
+
+  /** @internal the two validated sources above */
+  static fromCheckedBytes(bytes: Uint8Array): EncodedPayload {
+    return new EncodedPayload(bytes);
+  }
+
+  get value(): Uint8Array | null {
+    return this.reader().bytesOrNullView();
+  }
+
+  get proposerId(): number {
+    const reader = this.reader();
+    reader.skipBytesOrNull();
+    return reader.varuint();
+  }
+
+  get requestId(): RequestId | null {
+    const reader = this.reader();
+    reader.skipBytesOrNull();
+    reader.varuint();
+    return readRequestId(reader);
+  }
+
+  get sessions(): readonly SessionRecord[] {
+    const reader = this.reader();
+    reader.skipBytesOrNull();
+    reader.varuint();
+    readRequestId(reader);
+    return readSessions(reader);
+  }
+
+  private reader(): ByteReader {
+    return new ByteReader(this.bytes, 'CORRUPTION', 'payload');
+  }
+}
+
+/** The payload as an EncodedPayload (itself when it already is one). */
+export function encodeEntryPayload(payload: EntryPayload): EncodedPayload {
+  if (payload instanceof EncodedPayload) return payload;
+  writer.reset(0);
+  writePayload(payload);
+  // Its own memory, not a slice of a shared pool: the payload may live as long as its key.
+  return EncodedPayload.fromCheckedBytes(new Uint8Array(writer.view()));
+}
+
+/** The payload as a plain object with every field decoded (tests, debugging, equality by content). */
+export function plainPayload(payload: EntryPayload): EntryPayload {
+  return { value: payload.value, proposerId: payload.proposerId, requestId: payload.requestId, sessions: payload.sessions };
+}
+
+/**
+ * True when two payloads are the same proposal: the same bytes, or the same proposer and request
+ * (how payloads that are not both encoded, e.g. from format-1 records, were always compared).
+ */
+export function samePayloadIdentity(a: EntryPayload, b: EntryPayload): boolean {
+  if (a === b) return true;
+  if (a instanceof EncodedPayload && b instanceof EncodedPayload && Buffer.compare(a.bytes, b.bytes) === 0) return true;
+  if (a.proposerId !== b.proposerId) return false;
+  const first = a.requestId;
+  const second = b.requestId;
+  if (first === null || second === null) return first === second;
+  return first.clientId === second.clientId && first.sequence === second.sequence;
+}
+
 function writePayload(payload: EntryPayload): void {
+  if (payload instanceof EncodedPayload) {
+    writer.raw(payload.bytes);
+    return;
+  }
   writer.bytesOrNull(payload.value);
   writer.varuint(payload.proposerId);
   const requestId = payload.requestId;
@@ -98,24 +180,45 @@ function writePayload(payload: EntryPayload): void {
   }
 }
 
-function readPayload(reader: ByteReader): EntryPayload {
-  const value = reader.bytesOrNull();
-  const proposerId = reader.varuint();
-  let requestId: RequestId | null = null;
-  if (reader.flag()) requestId = { clientId: reader.string(), timestampMs: reader.f64(), sequence: reader.varuint() };
+function readRequestId(reader: ByteReader): RequestId | null {
+  return reader.flag() ? { clientId: reader.string(), timestampMs: reader.f64(), sequence: reader.varuint() } : null;
+}
+
+function readSessions(reader: ByteReader): SessionRecord[] {
   const count = reader.varuint();
-  // Each session takes at least 5 bytes: a count beyond what is left is corrupt, not an allocation.
-  if (count * 5 > reader.remaining()) reader.fail('session count beyond the input');
   const sessions: SessionRecord[] = [];
   for (let index = 0; index < count; index++) {
     const clientId = reader.string();
     const sequence = reader.varuint();
     const version = reader.varuint();
     const applied = reader.flag();
-    const result: KeyResult = { applied, version, value: reader.bytesOrNull() };
+    const result: KeyResult = { applied, version, value: reader.bytesOrNullView() };
     sessions.push({ clientId, sequence, result });
   }
-  return { value, proposerId, requestId, sessions };
+  return sessions;
+}
+
+/** Checks one payload field by field without building it, and keeps a copy of its bytes. */
+function readPayload(reader: ByteReader): EncodedPayload {
+  const start = reader.offset;
+  reader.skipBytesOrNull();
+  reader.varuint();
+  if (reader.flag()) {
+    reader.skipString();
+    reader.skip(8);
+    reader.varuint();
+  }
+  const count = reader.varuint();
+  // Each session takes at least 5 bytes: a count beyond what is left is corrupt.
+  if (count * 5 > reader.remaining()) reader.fail('session count beyond the input');
+  for (let index = 0; index < count; index++) {
+    reader.skipString();
+    reader.varuint();
+    reader.varuint();
+    reader.flag();
+    reader.skipBytesOrNull();
+  }
+  return EncodedPayload.fromCheckedBytes(reader.copyOfRange(start, reader.offset));
 }
 
 function writeAcceptor(state: AcceptorState): void {

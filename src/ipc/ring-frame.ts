@@ -311,7 +311,7 @@ function readBinary(bytes: Uint8Array): RingFrame {
     frame = { type: 'reply', id, result: { applied, version, value } };
   } else if (kind === BINARY_REQUEST) {
     const id = reader.varuint();
-    const key = reader.bufferOfLength(reader.varuint());
+    const key = reader.bytesOfLength(reader.varuint());
     const requestId: RequestId = { clientId: reader.string(), timestampMs: reader.varuint(), sequence: reader.varuint() };
     frame = { type: 'request', id, key, operation: readBinaryOperation(reader), requestId };
   } else {
@@ -335,7 +335,7 @@ function readBinaryOperation(reader: ByteReader): KeyOperation {
       const ifVersionPlusOne = reader.varuint();
       const operation: { kind: 'set'; value: Uint8Array; ifVersion?: number; onlyIfAbsent?: boolean; onlyIfPresent?: boolean } = {
         kind: 'set',
-        value: reader.bufferOfLength(reader.varuint()),
+        value: reader.bytesOfLength(reader.varuint()),
       };
       if (ifVersionPlusOne > 0) operation.ifVersion = ifVersionPlusOne - 1;
       if (flags & SET_ONLY_IF_ABSENT) operation.onlyIfAbsent = true;
@@ -347,7 +347,7 @@ function readBinaryOperation(reader: ByteReader): KeyOperation {
       return ifVersionPlusOne === 0 ? { kind: 'delete' } : { kind: 'delete', ifVersion: ifVersionPlusOne - 1 };
     }
     case OPERATION_TAG.append:
-      return { kind: 'append', value: reader.bufferOfLength(reader.varuint()) };
+      return { kind: 'append', value: reader.bytesOfLength(reader.varuint()) };
     default:
       throw malformed(`unknown binary operation tag ${tag}`);
   }

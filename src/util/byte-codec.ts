@@ -73,6 +73,25 @@ export class ByteWriter {
   }
 
   string(value: string): void {
+    // Client ids and the like are short ASCII: a JS loop beats two calls into the native UTF-8
+    // encoder; the first non-ASCII character falls back to it (the bytes written so far are
+    // overwritten, since the length prefix may then differ).
+    const start = this.offset;
+    if (value.length < 0x80) {
+      this.ensure(value.length + 1);
+      const buffer = this.buffer;
+      buffer[start] = value.length;
+      let index = 0;
+      for (; index < value.length; index++) {
+        const code = value.charCodeAt(index);
+        if (code >= 0x80) break;
+        buffer[start + 1 + index] = code;
+      }
+      if (index === value.length) {
+        this.offset = start + 1 + index;
+        return;
+      }
+    }
     const length = Buffer.byteLength(value, 'utf8');
     this.varuint(length);
     this.ensure(length);
@@ -201,6 +220,37 @@ export class ByteReader {
   bytesOrNull(): Uint8Array | null {
     const lengthPlusOne = this.varuint();
     return lengthPlusOne === 0 ? null : this.bytesOfLength(lengthPlusOne - 1);
+  }
+
+  /** Like bytesOrNull, as a view into the input: only for inputs never modified afterwards. */
+  bytesOrNullView(): Uint8Array | null {
+    const lengthPlusOne = this.varuint();
+    if (lengthPlusOne === 0) return null;
+    const length = lengthPlusOne - 1;
+    if (length > this.end - this.offset) this.fail('truncated');
+    this.offset += length;
+    return this.bytes.subarray(this.offset - length, this.offset);
+  }
+
+  skip(length: number): void {
+    if (length > this.end - this.offset) this.fail('truncated');
+    this.offset += length;
+  }
+
+  skipBytesOrNull(): void {
+    const lengthPlusOne = this.varuint();
+    if (lengthPlusOne > 0) this.skip(lengthPlusOne - 1);
+  }
+
+  skipString(): void {
+    this.skip(this.varuint());
+  }
+
+  /** A copy of input bytes [start, end) already read (e.g. one field checked with the skip methods). */
+  copyOfRange(start: number, end: number): Uint8Array {
+    const copy = new Uint8Array(end - start);
+    copy.set(this.bytes.subarray(start, end));
+    return copy;
   }
 
   string(): string {

@@ -4,7 +4,7 @@ import type { Ballot } from '../../src/consensus/ballot.js';
 import type { PeerMessage } from '../../src/consensus/messages.js';
 import { isValidPeerMessage } from '../../src/consensus/messages.js';
 import { type AcceptorState, type ChosenEntry, decodePaxosLog, type EntryPayload, encodePaxosLog, type PaxosLogRecord } from '../../src/consensus/paxos-log.js';
-import { decodePeerMessages, encodePeerMessage } from '../../src/consensus/wire-codec.js';
+import { decodePeerMessages, EncodedPayload, encodeEntryPayload, encodePeerMessage, plainPayload } from '../../src/consensus/wire-codec.js';
 import { PaxosStoreError } from '../../src/errors.js';
 import { KEY_BYTES_MAX } from '../../src/storage/engine.js';
 import { encodeMessageFrame, FRAME_HEADER_BYTES } from '../../src/transport/frame.js';
@@ -91,13 +91,22 @@ function errorCode(run: () => unknown): string {
   return 'none';
 }
 
+/** Decoded payloads stay encoded (EncodedPayload): compare them by their decoded fields. */
+function plain(value: unknown): unknown {
+  if (value instanceof EncodedPayload) return plain(plainPayload(value));
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  if (Array.isArray(value)) return value.map(plain);
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([field, inner]) => [field, plain(inner)]));
+  return value;
+}
+
 describe('binary wire codec', () => {
   it(`round-trips random PaxosLog records (${SEEDS} seeds)`, () => {
     for (let seed = 1; seed <= SEEDS; seed++) {
       const random = new Random(seed);
       const record: PaxosLogRecord = { chosen: chosen(random), open: acceptor(random) };
       const decoded = decodePaxosLog(encodePaxosLog(record));
-      expect(decoded, `seed ${seed}`).toEqual(record);
+      expect(plain(decoded), `seed ${seed}`).toEqual(plain(record));
     }
   });
 
@@ -106,7 +115,7 @@ describe('binary wire codec', () => {
       const random = new Random(seed);
       const messages = Array.from({ length: 1 + random.int(20) }, () => message(random));
       const decoded = decodePeerMessages(framePayload(messages));
-      expect(decoded, `seed ${seed}`).toEqual(messages);
+      expect(plain(decoded), `seed ${seed}`).toEqual(plain(messages));
       for (const item of decoded) expect(isValidPeerMessage(item, KEY_BYTES_MAX)).toBe(true);
     }
   });
@@ -121,6 +130,41 @@ describe('binary wire codec', () => {
     expect(payload[0]).toBe(0xdd);
     expect(decodePeerMessages(payload)).toEqual(many);
     expect(decodePeerMessages(framePayload(many.slice(0, 20)))).toEqual(many.slice(0, 20));
+  });
+
+  it('keeps a payload as one copy of its bytes, re-encoded byte for byte, its fields decoded on access', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const random = new Random(seed);
+      const original = payload(random);
+      const encoded = encodeEntryPayload(original);
+      expect(encodeEntryPayload(encoded)).toBe(encoded);
+      expect(plain(encoded), `seed ${seed}`).toEqual(plain(original));
+      const entry: ChosenEntry = { entryId: 5, payload: encoded };
+      const message: PeerMessage = { type: 'chosen', key: new Uint8Array([9]), chosenId: 5, entry };
+      const frame = framePayload([message]);
+      const [decoded] = decodePeerMessages(frame);
+      frame.fill(0);
+      const received = decoded.type === 'chosen' ? decoded.entry.payload : null;
+      expect(received).toBeInstanceOf(EncodedPayload);
+      expect([...(received as EncodedPayload).bytes]).toEqual([...encoded.bytes]);
+      expect(plain(received), `seed ${seed}`).toEqual(plain(original));
+      // The plain and the encoded form encode to the same bytes.
+      expect([...encodePeerMessage({ ...message, entry: { entryId: 5, payload: original } })]).toEqual([...encodePeerMessage(message)]);
+    }
+  });
+
+  it('rejects a payload whose fields overrun it before keeping its bytes', () => {
+    const good = encodeEntryPayload({ value: new Uint8Array([1, 2]), proposerId: 3, requestId: { clientId: 'c', timestampMs: 1.5, sequence: 2 }, sessions: [] });
+    const message = encodePeerMessage({ type: 'chosen', key: new Uint8Array([1]), chosenId: 1, entry: { entryId: 1, payload: good } });
+    for (let cut = 1; cut < good.bytes.length; cut++) {
+      // Shrink the bin (and the message) by `cut` bytes from the end of the payload.
+      const shortened = new Uint8Array(message.subarray(0, message.length - cut));
+      shortened[1] -= cut;
+      const frame = new Uint8Array(shortened.length + 1);
+      frame[0] = 0x91;
+      frame.set(shortened, 1);
+      expect(errorCode(() => decodePeerMessages(frame)), `cut ${cut}`).toBe('PROTOCOL_ERROR');
+    }
   });
 
   it('copies decoded bytes instead of viewing the input', () => {
