@@ -79,8 +79,9 @@ interface KeyState {
   referenced: boolean;
 }
 
-/** What one record handed to a group commit persisted, to learn what became durable (onCommitted). */
-interface CommitSnapshot {
+/** A record handed to a group commit, with what it persisted, to learn what became durable (onCommitted). */
+interface CommitRecord extends PersistRecord {
+  readonly state: KeyState;
   readonly chosenId: number;
   readonly openEntryId: number;
   readonly acceptedBallot: Ballot | null;
@@ -133,9 +134,13 @@ export class ReplicaCore {
   readonly replicaIds: readonly number[];
   readonly peers: readonly number[];
   readonly majority: number;
+  /** Every peer's bit in a mask over `peers` (index i ↔ bit i). */
+  private readonly allPeerBits: number;
   /** Membership in a fixed order, so every replica maps a key to the same first-entry owner. */
   private readonly sortedReplicaIds: readonly number[];
   private readonly keys = new Map<string, KeyState>();
+  /** The key state `state()` returned last (see there); never an evicted one. */
+  private lastState: KeyState | null = null;
   private readonly reads = new Map<number, ReadTracker>();
   /** Keys with a proposal in progress here: one proposer per key per replica, so a replica's own requests never duel. */
   private readonly proposing = new Set<string>();
@@ -151,11 +156,11 @@ export class ReplicaCore {
   private readRotation = 0;
   private nowTicks = 0;
   private readonly dirty = new Map<string, KeyState>();
-  /** Records handed to a group commit and not durable yet → what each of them persisted. */
-  private readonly committing = new Map<PersistRecord, CommitSnapshot>();
-  private readonly stateSends = new Map<string, Set<number>>();
+  /** Keys whose own state is owed to peers at the end of the turn → bit i set for this.peers[i]. */
+  private readonly stateSends = new Map<KeyState, number>();
   private sends = new Map<number, PeerMessage[]>();
   private touched = new Set<string>();
+  private touchedSpare = new Set<string>();
   private readonly bugs: ReplicaBugs;
 
   constructor(private readonly options: ReplicaCoreOptions) {
@@ -165,6 +170,8 @@ export class ReplicaCore {
     assert(this.replicaIds.every((id) => Number.isSafeInteger(id) && id >= 1), 'replica ids are positive integers');
     this.peers = this.replicaIds.filter((id) => id !== this.replicaId);
     this.majority = Math.floor(this.replicaIds.length / 2) + 1;
+    assert(this.peers.length <= 30, 'at most 31 replicas (peer bit masks)');
+    this.allPeerBits = (1 << this.peers.length) - 1;
     this.sortedReplicaIds = [...this.replicaIds].sort((a, b) => a - b);
     this.bugs = options.bugs ?? {};
   }
@@ -191,9 +198,12 @@ export class ReplicaCore {
 
   // ── effects ────────────────────────────────────────────────────────────────────────────────
 
+  /** The keys touched since the last call; the returned set is reused (cleared) by the call after next. */
   takeTouchedKeys(): Iterable<string> {
     const touched = this.touched;
-    this.touched = new Set();
+    this.touched = this.touchedSpare;
+    if (this.touched.size > 0) this.touched.clear();
+    this.touchedSpare = touched;
     return touched;
   }
 
@@ -203,21 +213,20 @@ export class ReplicaCore {
       // A learner key is kept in memory only: a durable record would let a restart vote too early.
       if (state.instance.entryId < state.votingFromEntry) continue;
       const record: PaxosLogRecord = { chosen: state.chosen, open: state.instance.own };
-      const persist: PersistRecord = { key: state.key, value: encodePaxosLog(record) };
-      records.push(persist);
-      this.committing.set(persist, {
+      const persist: CommitRecord = {
+        key: state.key,
+        value: encodePaxosLog(record),
+        state,
         chosenId: state.chosen.entryId,
         openEntryId: state.instance.entryId,
         acceptedBallot: state.instance.own.accepted?.ballot ?? null,
-      });
+      };
+      records.push(persist);
       state.pendingCommits++;
     }
     // Map#clear allocates a fresh table even when the map is empty, and most turns have nothing.
     if (this.dirty.size > 0) this.dirty.clear();
-    for (const [name, peers] of this.stateSends) {
-      const state = this.keys.get(name)!;
-      for (const peer of peers) this.send(peer, this.paxosMessage(state, peer));
-    }
+    for (const [state, peerBits] of this.stateSends) this.sendStates(state, peerBits);
     if (this.stateSends.size > 0) this.stateSends.clear();
     // This turn's read rounds leave now: reads of later turns must start rounds of their own.
     if (this.joinableReads.size > 0) this.joinableReads.clear();
@@ -234,12 +243,10 @@ export class ReplicaCore {
    */
   onCommitted(records: readonly PersistRecord[]): void {
     for (const record of records) {
-      const snapshot = this.committing.get(record);
-      this.committing.delete(record);
-      const state = this.keys.get(keyName(record.key));
-      if (state === undefined) continue;
+      // Only records of takeEffects come back here; a key with a commit in flight is never evicted.
+      const snapshot = record as CommitRecord;
+      const state = snapshot.state;
       state.pendingCommits--;
-      if (snapshot === undefined) continue;
       if (snapshot.chosenId === state.chosen.entryId) state.chosenDurable = true;
       const ballot = snapshot.acceptedBallot;
       if (ballot !== null && snapshot.openEntryId === state.instance.entryId) {
@@ -288,9 +295,10 @@ export class ReplicaCore {
         secondChances.push(state);
         continue;
       }
-      const busy = state.pendingCommits > 0 || state.probe !== null || this.dirty.has(name) || this.stateSends.has(name) || this.proposing.has(name);
+      const busy = state.pendingCommits > 0 || state.probe !== null || this.dirty.has(name) || this.stateSends.has(state) || this.proposing.has(name);
       if (busy || !isIdle(name)) continue;
       this.keys.delete(name);
+      if (this.lastState === state) this.lastState = null;
       evicted++;
     }
     // Map order approximates recency: keys used since the last pass go to the back.
@@ -397,7 +405,7 @@ export class ReplicaCore {
   broadcastState(key: Uint8Array | string): void {
     const state = this.state(key);
     if (!this.canVote(key)) return;
-    this.scheduleStateSends(state, this.peers);
+    this.scheduleStateSends(state, this.allPeerBits);
   }
 
   /** Asks `peer` for its chosen entry of the key (it reported a later one). */
@@ -523,11 +531,19 @@ export class ReplicaCore {
 
   private state(key: Uint8Array | string): KeyState {
     const name = typeof key === 'string' ? key : keyName(key);
+    // A request's coroutine asks about its key several times in a row (chosen, canVote, accept…):
+    // the last key found skips the lookup in a Map of up to keysInMemoryMax entries.
+    const last = this.lastState;
+    if (last !== null && last.name === name) {
+      last.referenced = true;
+      return last;
+    }
     let state = this.keys.get(name);
     if (state !== undefined) {
       // CLOCK (second chance) instead of a strict LRU: moving the key to the back of the Map on
       // every access was a tenth of the core's time; eviction moves referenced keys instead.
       state.referenced = true;
+      this.lastState = state;
       return state;
     }
     const bytes = typeof key === 'string' ? new Uint8Array(Buffer.from(key, 'latin1')) : key;
@@ -625,9 +641,9 @@ export class ReplicaCore {
       // not decide (5 replicas) is still broadcast: the other voters learn the decision from it.
       this.dirty.set(state.name, state);
       this.touched.add(state.name);
-      this.scheduleStateSends(state, [from]);
+      this.scheduleStateSends(state, this.peerBit(from));
     } else if (ownChanged) this.ownStateChanged(state);
-    else if (senderStale) this.scheduleStateSends(state, [from]);
+    else if (senderStale) this.scheduleStateSends(state, this.peerBit(from));
     this.maybeLearnFromInstance(state);
   }
 
@@ -652,10 +668,10 @@ export class ReplicaCore {
     // State messages are built at the end of the turn; the ones owed for the entry being closed
     // must carry its final state (e.g. our accept, which the proposer needs to learn the
     // decision), so build them before the instance is replaced.
-    const owed = this.stateSends.get(state.name);
+    const owed = this.stateSends.get(state);
     if (owed !== undefined) {
-      for (const peer of owed) this.send(peer, this.paxosMessage(state, peer));
-      this.stateSends.delete(state.name);
+      this.sendStates(state, owed);
+      this.stateSends.delete(state);
     }
     state.chosen = entry;
     state.chosenDurable = durable;
@@ -670,13 +686,21 @@ export class ReplicaCore {
   private ownStateChanged(state: KeyState): void {
     this.dirty.set(state.name, state);
     this.touched.add(state.name);
-    this.scheduleStateSends(state, this.peers);
+    this.scheduleStateSends(state, this.allPeerBits);
   }
 
-  private scheduleStateSends(state: KeyState, peers: readonly number[]): void {
-    let pending = this.stateSends.get(state.name);
-    if (pending === undefined) this.stateSends.set(state.name, (pending = new Set()));
-    for (const peer of peers) pending.add(peer);
+  private scheduleStateSends(state: KeyState, peerBits: number): void {
+    this.stateSends.set(state, (this.stateSends.get(state) ?? 0) | peerBits);
+  }
+
+  private peerBit(peer: number): number {
+    return 1 << this.peers.indexOf(peer);
+  }
+
+  private sendStates(state: KeyState, peerBits: number): void {
+    for (let index = 0; index < this.peers.length; index++) {
+      if ((peerBits & (1 << index)) !== 0) this.send(this.peers[index], this.paxosMessage(state, this.peers[index]));
+    }
   }
 
   private paxosMessage(state: KeyState, peer: number): PeerMessage {

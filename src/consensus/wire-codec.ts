@@ -87,6 +87,9 @@ function readBallot(reader: ByteReader): Ballot {
  * the garbage collector spent its time copying and marking. Field getters allocate what they
  * return; byte fields are views into `bytes`, which is never modified.
  */
+let lastSessionsOf: EncodedPayload | null = null;
+let lastSessions: readonly SessionRecord[] = [];
+
 export class EncodedPayload implements EntryPayload {
   /** Only from bytes known to hold exactly one well-formed payload (encodeEntryPayload, readPayload). */
   private constructor(readonly bytes: Uint8Array) {}
@@ -114,11 +117,16 @@ export class EncodedPayload implements EntryPayload {
   }
 
   get sessions(): readonly SessionRecord[] {
+    // A write reads the chosen payload's sessions twice in a row (session lookup, then the new
+    // payload's table): the last decoded table is kept for the next call, and only that one.
+    if (lastSessionsOf === this) return lastSessions;
     const reader = this.reader();
     reader.skipBytesOrNull();
     reader.varuint();
     readRequestId(reader);
-    return readSessions(reader);
+    lastSessions = readSessions(reader);
+    lastSessionsOf = this;
+    return lastSessions;
   }
 
   private reader(): ByteReader {

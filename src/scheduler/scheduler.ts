@@ -53,7 +53,7 @@ export type Completion<T> = (outcome: Outcome<T>) => void;
 
 /** What the scheduler needs from the world around it: the core's effects, a disk and a network. */
 export interface SchedulerWorld<PersistRecord, Message> {
-  /** Keys whose state changed since the last call (wakes coroutines waiting on them). */
+  /** Keys whose state changed since the last call (wakes coroutines waiting on them); read before the next call. */
   takeTouchedKeys(): Iterable<string>;
   /** Records and messages produced since the last call (the core's "Ready"). */
   takeEffects(): { readonly records: readonly PersistRecord[]; readonly sends: ReadonlyMap<number, readonly Message[]> };
