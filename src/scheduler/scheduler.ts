@@ -112,6 +112,8 @@ export class Scheduler<PersistRecord, Message> {
   private nowTicks = 0;
   private readonly tasks = new Set<Task>();
   private readonly waitingByKey = new Map<string, Set<Task>>();
+  /** Unfinished tasks per key (waiting, runnable or running): the per-key limit without scanning `runnable`. */
+  private readonly liveByKey = new Map<string, number>();
   private runnable: Array<{ task: Task; value: boolean }> = [];
   private readonly releases: Release[] = [];
   private finishedOfTurn: Finished[] = [];
@@ -135,7 +137,7 @@ export class Scheduler<PersistRecord, Message> {
 
   /** True when no coroutine waits on `key` (call between turns: nothing is runnable then). */
   isIdle(key: string): boolean {
-    return !this.waitingByKey.has(key) && this.countRunnable(key) === 0;
+    return !this.liveByKey.has(key);
   }
 
   /**
@@ -151,6 +153,7 @@ export class Scheduler<PersistRecord, Message> {
     }
     const task: Task = { key, coroutine, complete: complete as Completion<unknown>, wait: null, deadline: 0 };
     this.tasks.add(task);
+    this.liveByKey.set(key, (this.liveByKey.get(key) ?? 0) + 1);
     this.runnable.push({ task, value: true });
     return true;
   }
@@ -196,6 +199,7 @@ export class Scheduler<PersistRecord, Message> {
       task.complete({ ok: false, error });
     }
     this.tasks.clear();
+    this.liveByKey.clear();
     this.waitingByKey.clear();
     this.runnable = [];
   }
@@ -203,16 +207,10 @@ export class Scheduler<PersistRecord, Message> {
   private refusal(key: string): PaxosStoreError | null {
     if (this.fatalError !== null) return this.fatalError;
     if (this.tasks.size >= this.limits.inFlightMax) return new PaxosStoreError('OVERLOADED', 'too many requests in flight on this shard');
-    if ((this.waitingByKey.get(key)?.size ?? 0) + this.countRunnable(key) >= this.limits.inFlightPerKeyMax) {
+    if ((this.liveByKey.get(key) ?? 0) >= this.limits.inFlightPerKeyMax) {
       return new PaxosStoreError('OVERLOADED', 'too many requests in flight on this key');
     }
     return null;
-  }
-
-  private countRunnable(key: string): number {
-    let count = 0;
-    for (const entry of this.runnable) if (entry.task.key === key) count++;
-    return count;
   }
 
   private step(task: Task, value: boolean): void {
@@ -258,6 +256,9 @@ export class Scheduler<PersistRecord, Message> {
 
   private finish(task: Task, outcome: Outcome<unknown>): void {
     this.tasks.delete(task);
+    const live = this.liveByKey.get(task.key)!;
+    if (live > 1) this.liveByKey.set(task.key, live - 1);
+    else this.liveByKey.delete(task.key);
     // Asked now, not at the end of the turn: later steps of this turn may change the key's state.
     const durable = this.world.resultIsDurable?.(task.key) === true;
     (durable ? this.durableOfTurn : this.finishedOfTurn).push({ task, outcome });
