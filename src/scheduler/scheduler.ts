@@ -250,7 +250,8 @@ export class Scheduler<PersistRecord, Message> {
     for (const key of this.world.takeTouchedKeys()) {
       const waiting = this.waitingByKey.get(key);
       if (waiting === undefined) continue;
-      for (const task of [...waiting]) if (task.wait?.until()) this.resume(task, true);
+      // resume() deletes the task from `waiting`; a Set iterator skips deleted entries and goes on.
+      for (const task of waiting) if (task.wait?.until()) this.resume(task, true);
     }
   }
 
