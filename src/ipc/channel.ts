@@ -58,7 +58,7 @@ abstract class ChannelEnd {
   protected closed = false;
 
   constructor(inbound: SharedArrayBuffer, outbound: SharedArrayBuffer) {
-    this.producer = new RingProducer(outbound);
+    this.producer = new RingProducer(outbound, { publish: 'microtask' });
     this.consumer = new RingConsumer(inbound, {
       onMessage: (bytes) => this.onFrame(this.codec.decode(bytes)),
       drainBytesMax: CHANNEL_DRAIN_BYTES_MAX,

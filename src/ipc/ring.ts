@@ -32,7 +32,9 @@
  * Publication: the producer writes the record with plain stores, then `Atomics.store(head)`;
  * the consumer `Atomics.load(head)`s before reading records. JavaScript atomics are sequentially
  * consistent, so that pair acts as store-release / load-acquire. Symmetrically the consumer
- * frees space with `Atomics.store(tail)` after it is done with the bytes.
+ * frees space with `Atomics.store(tail)` after it is done with the bytes. A producer may defer
+ * that store to a microtask (RingProducerOptions.publish), publishing a whole synchronous stretch
+ * of records with one store and at most one doorbell.
  *
  * Doorbells: the consumer drains everything available, then announces it is going to sleep
  * (`consumerAsleep = 1`), re-checks `head`, and `Atomics.waitAsync`s on `dataDoorbell`. The
@@ -148,19 +150,39 @@ abstract class RingEnd {
   }
 }
 
+export interface RingProducerOptions {
+  /**
+   * 'write' (default): each tryWrite publishes its record at once. 'microtask': records written
+   * in one synchronous stretch (a scheduler turn, one socket's requests) are published together
+   * by a microtask, so the consumer wakes once for all of them instead of once per record it
+   * happens to catch asleep; each wake-up is a cross-thread notification, the dearest part of a
+   * hand-off on a loaded machine.
+   */
+  readonly publish?: 'write' | 'microtask';
+}
+
 /** The producer end: owned by exactly one thread. */
 export class RingProducer extends RingEnd {
+  /** End of the records written; the consumer sees them up to the published head only. */
   private head: number;
+  private readonly deferPublish: boolean;
+  private publishQueued = false;
+  private readonly publishTask = (): void => {
+    this.publishQueued = false;
+    this.publish();
+  };
 
-  constructor(buffer: SharedArrayBuffer) {
+  constructor(buffer: SharedArrayBuffer, options: RingProducerOptions = {}) {
     super(buffer);
     this.head = Atomics.load(this.header, HEAD) >>> 0;
+    this.deferPublish = options.publish === 'microtask';
   }
 
   /**
-   * Copies `payload` into the ring and publishes it; false when the ring lacks space right now
-   * (backpressure: call `waitForSpace` and retry). Throws REQUEST_TOO_LARGE for a payload above
-   * `messageBytesMax`, which no amount of waiting would let through.
+   * Copies `payload` into the ring and publishes it (now, or in this stretch's microtask, see
+   * RingProducerOptions); false when the ring lacks space right now (backpressure: call
+   * `waitForSpace` and retry). Throws REQUEST_TOO_LARGE for a payload above `messageBytesMax`,
+   * which no amount of waiting would let through.
    */
   tryWrite(payload: Uint8Array): boolean {
     this.checkWritable(payload.length);
@@ -178,15 +200,27 @@ export class RingProducer extends RingEnd {
     this.lengths[start >>> 2] = payload.length;
     this.data.set(payload, start + LENGTH_BYTES);
     this.head = (this.head + skipBytes + record) >>> 0;
+    if (!this.deferPublish) this.publish();
+    else if (!this.publishQueued) {
+      this.publishQueued = true;
+      queueMicrotask(this.publishTask);
+    }
+    return true;
+  }
+
+  /** Makes every record written so far visible to the consumer, waking it if it sleeps. */
+  publish(): void {
+    if ((Atomics.load(this.header, HEAD) >>> 0) === this.head) return;
     Atomics.store(this.header, HEAD, this.head | 0);
     if (Atomics.compareExchange(this.header, CONSUMER_ASLEEP, 1, 0) === 1) this.ring(DATA_DOORBELL);
-    return true;
   }
 
   /** Resolves once the consumer has freed enough space for a payload of `payloadBytes` (or on close). */
   async waitForSpace(payloadBytes: number): Promise<void> {
     this.checkWritable(payloadBytes);
     const record = recordBytes(payloadBytes);
+    // The consumer frees space only by reading what it can see.
+    this.publish();
     while (!this.closed) {
       const seen = Atomics.load(this.header, SPACE_DOORBELL);
       Atomics.store(this.header, PRODUCER_WAITING, 1);
@@ -201,6 +235,7 @@ export class RingProducer extends RingEnd {
   /** Stops waiting; a pending `waitForSpace` resolves and later writes throw CLOSED. */
   close(): void {
     if (this.closed) return;
+    this.publish();
     this.closed = true;
     this.ring(SPACE_DOORBELL);
   }

@@ -96,6 +96,35 @@ describe('ring (one thread playing both ends)', () => {
     }
   });
 
+  it('with publish: microtask, shows a stretch of writes to the consumer together once the stretch ends', async () => {
+    const buffer = createRingBuffer(4096);
+    const received: string[] = [];
+    const producer = new RingProducer(buffer, { publish: 'microtask' });
+    const consumer = new RingConsumer(buffer, { onMessage: (payload) => received.push(Buffer.from(payload).toString()) });
+    expect(producer.tryWrite(Buffer.from('a'))).toBe(true);
+    expect(producer.tryWrite(Buffer.from('b'))).toBe(true);
+    expect(producer.usedBytes()).toBe(0);
+    consumer.drain();
+    expect(received).toEqual([]);
+    await Promise.resolve();
+    expect(producer.usedBytes()).toBeGreaterThan(0);
+    consumer.drain();
+    expect(received).toEqual(['a', 'b']);
+    // Filling the ring: a producer about to wait for space publishes what it wrote first, else
+    // the consumer could never free any.
+    const big = new Uint8Array(producer.messageBytesMax);
+    expect(producer.tryWrite(big)).toBe(true);
+    expect(producer.tryWrite(big)).toBe(false);
+    const waited = producer.waitForSpace(big.length);
+    consumer.drain();
+    await waited;
+    expect(received).toHaveLength(3);
+    producer.tryWrite(Buffer.from('c'));
+    producer.close();
+    consumer.drain();
+    expect(received.at(-1)).toBe('c');
+  });
+
   it('refuses capacities that are not powers of two', () => {
     expect(() => createRingBuffer(3000)).toThrow(/power of two/);
     expect(() => createRingBuffer(512)).toThrow(/power of two/);
