@@ -35,9 +35,9 @@ function echo(request: RequestFrame): KeyResult {
 
 let served = 0;
 const channel = new ShardWorkerChannel(workerData as ChannelBuffers, {
-  onRequest: (request) => {
+  onRequest: (request, reply) => {
     served++;
-    return echo(request);
+    reply({ ok: true, value: echo(request) });
   },
   stats: () => ({ served }),
 });

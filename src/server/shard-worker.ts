@@ -21,6 +21,7 @@ import { PeerLinks } from '../transport/peer-links.js';
 import { loadShardHasher } from '../router/shard-hash.js';
 import { Random } from '../util/random.js';
 import { DelosHost } from './delos-host.js';
+import { RequestDeadlines } from './request-deadlines.js';
 import { type PeerWireMessage, peerWireCodec } from './peer-wire.js';
 import { collectShardMetrics } from './shard-metrics.js';
 import type { ShardWorkerData, WorkerToMain } from './worker-protocol.js';
@@ -39,19 +40,6 @@ const METRICS_INTERVAL_MS = 1000;
 
 function post(message: WorkerToMain): void {
   parentPort!.postMessage(message);
-}
-
-/**
- * A client gets TIMEOUT after `requestTimeoutMs` even if its coroutine is still trying (its own
- * bounds end it later). TIMEOUT is indeterminate for writes: a retry with the same request id
- * is deduplicated, so the client can safely retry.
- */
-function withDeadline<T>(operation: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PaxosStoreError('TIMEOUT', `no decision within ${timeoutMs} ms (the write may still be applied; retry with the same request id)`)), timeoutMs);
-  });
-  return Promise.race([operation, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Info lines only with PAXOSSTORE_LOG=info; one line per (event, peer) per interval, so a dead peer is not a flood. */
@@ -129,8 +117,10 @@ async function main(): Promise<void> {
 
   let lastTickMs = performance.now();
   let ticker: NodeJS.Timeout;
+  const deadlines = new RequestDeadlines(config.consensus.requestTimeoutMs, () => performance.now());
   const tick = (): void => {
     const now = performance.now();
+    deadlines.expire(now);
     const elapsed = Math.floor(now - lastTickMs);
     if (elapsed >= 1) {
       lastTickMs += elapsed;
@@ -146,11 +136,11 @@ async function main(): Promise<void> {
   }, METRICS_INTERVAL_MS);
 
   const channel = new ShardWorkerChannel(buffers, {
-    onRequest: (request) =>
-      withDeadline(
-        request.logGroup === undefined ? replica.execute(request.key, request.operation, request.requestId) : delos.execute(request.logGroup, request.key, request.operation, request.requestId),
-        config.consensus.requestTimeoutMs,
-      ),
+    onRequest: (request, reply) => {
+      const complete = deadlines.track(reply);
+      if (request.logGroup === undefined) replica.submit(request.key, request.operation, request.requestId, complete);
+      else delos.execute(request.logGroup, request.key, request.operation, request.requestId).then((value) => complete({ ok: true, value }), (error: unknown) => complete({ ok: false, error }));
+    },
     onShutdown: async () => {
       clearTimeout(ticker);
       clearInterval(metricsTimer);
