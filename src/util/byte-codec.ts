@@ -141,6 +141,9 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Buffer's native UTF-8 decoder, called on a Uint8Array directly (no Buffer object per string). */
 const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
 
+/** Up to this many bytes, copying byte by byte beats allocating a view for TypedArray#set. */
+const SMALL_COPY_BYTES = 64;
+
 export class ByteReader {
   offset = 0;
 
@@ -202,8 +205,7 @@ export class ByteReader {
   bytesOfLength(length: number): Uint8Array {
     if (length > this.end - this.offset) this.fail('truncated');
     // A copy, never a view (Buffer#slice would share memory with the frame or record).
-    const copy = new Uint8Array(length);
-    copy.set(this.bytes.subarray(this.offset, this.offset + length));
+    const copy = this.copyOfRange(this.offset, this.offset + length);
     this.offset += length;
     return copy;
   }
@@ -249,7 +251,13 @@ export class ByteReader {
   /** A copy of input bytes [start, end) already read (e.g. one field checked with the skip methods). */
   copyOfRange(start: number, end: number): Uint8Array {
     const copy = new Uint8Array(end - start);
-    copy.set(this.bytes.subarray(start, end));
+    if (end - start <= SMALL_COPY_BYTES) {
+      // Keys and small payloads: a loop, without the view object `subarray` would allocate.
+      const bytes = this.bytes;
+      for (let index = start; index < end; index++) copy[index - start] = bytes[index];
+    } else {
+      copy.set(this.bytes.subarray(start, end));
+    }
     return copy;
   }
 
