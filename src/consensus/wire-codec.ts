@@ -78,6 +78,10 @@ function readBallot(reader: ByteReader): Ballot {
   return makeBallot(round, reader.varuint());
 }
 
+/** The sessions of the payload decoded last (EncodedPayload.sessions). */
+let lastSessionsOf: EncodedPayload | null = null;
+let lastSessions: readonly SessionRecord[] = [];
+
 /**
  * A payload held as its encoded bytes (the `payload` layout above), its fields decoded on each
  * access. The consensus core only moves payloads around: a write's payload is encoded once and
@@ -87,9 +91,6 @@ function readBallot(reader: ByteReader): Ballot {
  * the garbage collector spent its time copying and marking. Field getters allocate what they
  * return; byte fields are views into `bytes`, which is never modified.
  */
-let lastSessionsOf: EncodedPayload | null = null;
-let lastSessions: readonly SessionRecord[] = [];
-
 export class EncodedPayload implements EntryPayload {
   /** Only from bytes known to hold exactly one well-formed payload (encodeEntryPayload, readPayload). */
   private constructor(readonly bytes: Uint8Array) {}
