@@ -154,6 +154,9 @@ export class ReplicaCore {
   /** Reads that shared a round started by another read of the same turn (a counter for metrics). */
   readsJoined = 0;
   private readRotation = 0;
+  /** Scratch of readTargets: when each peer was last heard from, and the peers picked. */
+  private readonly readTargetHeard: number[] = [];
+  private readonly readTargetScratch: number[] = [];
   private nowTicks = 0;
   private readonly dirty = new Map<string, KeyState>();
   /** Keys whose own state is owed to peers at the end of the turn → bit i set for this.peers[i]. */
@@ -451,17 +454,34 @@ export class ReplicaCore {
     return state.instance.own.accepted === null && this.canVote(state.name);
   }
 
+  /**
+   * The peers a 'majority' read asks: those heard from most recently (all heard within
+   * READ_TARGET_ALIVE_TICKS count as equal), ties broken by a rotating order. Picked by a
+   * selection loop into a reused array, not a sort of ranked objects: this runs once per read
+   * round, and the sort's garbage was the largest allocation of a linearizable GET. The result is
+   * valid until the next call.
+   */
   private readTargets(): readonly number[] {
     const needed = this.majority - 1;
-    if (needed >= this.peers.length) return this.peers;
+    const count = this.peers.length;
+    if (needed >= count) return this.peers;
     const rotation = this.readRotation++;
     const aliveSince = this.nowTicks - READ_TARGET_ALIVE_TICKS;
-    const ranked = this.peers.map((peer, index) => {
-      const heard = this.lastHeardTick.get(peer) ?? Number.NEGATIVE_INFINITY;
-      return { peer, heard: Math.min(heard, aliveSince), order: (index + rotation) % this.peers.length };
-    });
-    ranked.sort((a, b) => b.heard - a.heard || a.order - b.order);
-    return ranked.slice(0, needed).map((entry) => entry.peer);
+    const heard = this.readTargetHeard;
+    for (let index = 0; index < count; index++) heard[index] = Math.min(this.lastHeardTick.get(this.peers[index]) ?? Number.NEGATIVE_INFINITY, aliveSince);
+    const targets = this.readTargetScratch;
+    targets.length = 0;
+    let taken = 0;
+    for (let pick = 0; pick < needed; pick++) {
+      let best = -1;
+      for (let index = 0; index < count; index++) {
+        if ((taken & (1 << index)) !== 0) continue;
+        if (best < 0 || heard[index] > heard[best] || (heard[index] === heard[best] && (index + rotation) % count < (best + rotation) % count)) best = index;
+      }
+      taken |= 1 << best;
+      targets.push(this.peers[best]);
+    }
+    return targets;
   }
 
   readStatus(readId: number): ReadStatus {
