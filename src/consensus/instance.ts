@@ -209,8 +209,9 @@ export class Instance {
    */
   viewsAccepting(ballot: Ballot): number {
     let count = 0;
-    for (const id of this.replicaIds) {
-      const accepted = id === this.selfId ? null : this.viewOf(id).accepted;
+    for (let index = 0; index < this.replicaIds.length; index++) {
+      if (this.replicaIds[index] === this.selfId) continue;
+      const accepted = this.views[index].accepted;
       if (accepted !== null && ballotsEqual(accepted.ballot, ballot)) count++;
     }
     return count;

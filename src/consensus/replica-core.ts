@@ -420,9 +420,8 @@ export class ReplicaCore {
 
   // ── consistent reads ────────────────────────────────────────────────────────────────────────
 
-  /** Opens a read round at the current chosen id and asks every peer. */
   /**
-   * Starts a consistent-read round. `fanout` 'all' asks every peer; 'majority' asks just enough
+   * Starts a consistent-read round at the current chosen id. `fanout` 'all' asks every peer; 'majority' asks just enough
    * peers to complete a majority with this replica (one of two in a 3-replica group), picking
    * peers heard from recently and rotating among them: half the read traffic when this
    * replica's own state is clean, which is the common case. The procedure widens to 'all' when a

@@ -92,13 +92,8 @@ let lastSessions: readonly SessionRecord[] = [];
  * return; byte fields are views into `bytes`, which is never modified.
  */
 export class EncodedPayload implements EntryPayload {
-  /** Only from bytes known to hold exactly one well-formed payload (encodeEntryPayload, readPayload). */
-  private constructor(readonly bytes: Uint8Array) {}
-
-  /** @internal the two validated sources above */
-  static fromCheckedBytes(bytes: Uint8Array): EncodedPayload {
-    return new EncodedPayload(bytes);
-  }
+  /** Only from bytes known to hold exactly one well-formed payload: encodeEntryPayload and readPayload build them. */
+  constructor(readonly bytes: Uint8Array) {}
 
   get value(): Uint8Array | null {
     return this.reader().bytesOrNullView();
@@ -111,19 +106,14 @@ export class EncodedPayload implements EntryPayload {
   }
 
   get requestId(): RequestId | null {
-    const reader = this.reader();
-    reader.skipBytesOrNull();
-    reader.varuint();
-    return readRequestId(reader);
+    return readRequestId(this.readerAtRequestId());
   }
 
   get sessions(): readonly SessionRecord[] {
     // A write reads the chosen payload's sessions twice in a row (session lookup, then the new
     // payload's table): the last decoded table is kept for the next call, and only that one.
     if (lastSessionsOf === this) return lastSessions;
-    const reader = this.reader();
-    reader.skipBytesOrNull();
-    reader.varuint();
+    const reader = this.readerAtRequestId();
     readRequestId(reader);
     lastSessions = readSessions(reader);
     lastSessionsOf = this;
@@ -133,6 +123,14 @@ export class EncodedPayload implements EntryPayload {
   private reader(): ByteReader {
     return new ByteReader(this.bytes, 'CORRUPTION', 'payload');
   }
+
+  /** A reader past the value and proposer id. */
+  private readerAtRequestId(): ByteReader {
+    const reader = this.reader();
+    reader.skipBytesOrNull();
+    reader.varuint();
+    return reader;
+  }
 }
 
 /** The payload as an EncodedPayload (itself when it already is one). */
@@ -141,7 +139,7 @@ export function encodeEntryPayload(payload: EntryPayload): EncodedPayload {
   writer.reset(0);
   writePayload(payload);
   // Its own memory, not a slice of a shared pool: the payload may live as long as its key.
-  return EncodedPayload.fromCheckedBytes(new Uint8Array(writer.view()));
+  return new EncodedPayload(new Uint8Array(writer.view()));
 }
 
 /** The payload as a plain object with every field decoded (tests, debugging, equality by content). */
@@ -227,7 +225,7 @@ function readPayload(reader: ByteReader): EncodedPayload {
     reader.flag();
     reader.skipBytesOrNull();
   }
-  return EncodedPayload.fromCheckedBytes(reader.copyOfRange(start, reader.offset));
+  return new EncodedPayload(reader.copyOfRange(start, reader.offset));
 }
 
 function writeAcceptor(state: AcceptorState): void {

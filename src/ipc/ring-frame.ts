@@ -32,9 +32,9 @@
  *            bytes value | 02 delete, varuint (ifVersion + 1) | 04 append, bytes value
  *   reply    C1 01, varuint id, u8 applied, varuint version, bytes? value
  *
- * (primitives as in src/util/byte-codec.ts). Binary keys and values decode as Buffer copies
- * (never views into the ring, which the producer overwrites); the incr delta travels as a
- * msgpack int64 and decodes as a bigint.
+ * (primitives as in src/util/byte-codec.ts). Binary keys and values decode as copies (never views
+ * into the ring, which the producer overwrites): plain Uint8Arrays in binary requests, Buffers
+ * in replies and msgpack frames; the incr delta travels as a msgpack int64 and decodes as a bigint.
  * The ring is an internal boundary, yet decoding still checks the shapes: a mismatch means two
  * builds disagree, which must surface as PROTOCOL_ERROR rather than as a wrong result.
  */

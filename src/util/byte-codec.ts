@@ -6,7 +6,7 @@
  *
  * A ByteWriter is reused for every encode of its module (one per thread); a ByteReader checks
  * every bound and throws PaxosStoreError with the code its caller chose, and returns byte fields
- * as copies, never views into the input.
+ * as copies, never views into the input (bytesOrNullView excepted, for inputs that never change).
  */
 import { type ErrorCode, PaxosStoreError } from '../errors.js';
 
@@ -217,11 +217,6 @@ export class ByteReader {
     copy.set(this.bytes.subarray(this.offset, this.offset + length));
     this.offset += length;
     return copy;
-  }
-
-  bytesOrNull(): Uint8Array | null {
-    const lengthPlusOne = this.varuint();
-    return lengthPlusOne === 0 ? null : this.bytesOfLength(lengthPlusOne - 1);
   }
 
   /** Like bytesOrNull, as a view into the input: only for inputs never modified afterwards. */
