@@ -30,9 +30,31 @@ export interface TestCluster {
   stopAll(): Promise<void>;
 }
 
-export async function startTestCluster(options: { replicas?: number; shards?: number; transport?: Record<string, number> } = {}): Promise<TestCluster> {
+type TestClusterOptions = { replicas?: number; shards?: number; transport?: Record<string, number> };
+
+/** Start attempts, each on a new block of ports (see startTestCluster). */
+const START_ATTEMPTS = 4;
+
+/**
+ * Starts a local cluster on a free block of loopback ports. Test files run in parallel, and one
+ * may take ports between findFreeBasePort's check and this cluster's listen: a start that fails
+ * with EADDRINUSE is torn down and tried again on another block.
+ */
+export async function startTestCluster(options: TestClusterOptions = {}): Promise<TestCluster> {
+  for (let attempt = 1; ; attempt++) {
+    const cluster = createTestCluster(options, await findFreeBasePort(options.replicas ?? 3, options.shards ?? 2));
+    try {
+      await Promise.all(cluster.configs.map((config) => cluster.start(config.replicaId)));
+      return cluster;
+    } catch (error) {
+      await cluster.stopAll();
+      if (attempt >= START_ATTEMPTS || !String((error as Error).message).includes('EADDRINUSE')) throw error;
+    }
+  }
+}
+
+function createTestCluster(options: TestClusterOptions, basePort: number): TestCluster {
   const root = mkdtempSync(join(tmpdir(), 'paxosstore-test-'));
-  const basePort = await findFreeBasePort(options.replicas ?? 3, options.shards ?? 2);
   const configs = localClusterConfigs(
     {
       replicas: options.replicas ?? 3,
@@ -105,6 +127,5 @@ export async function startTestCluster(options: { replicas?: number; shards?: nu
       rmSync(root, { recursive: true, force: true });
     },
   };
-  await Promise.all(configs.map((config) => start(config.replicaId)));
   return cluster;
 }
