@@ -86,18 +86,19 @@ export function buildPayload(
 ): EntryPayload {
   const previous = chosen.payload?.sessions ?? [];
   const own: SessionRecord = { clientId: requestId.clientId, sequence: requestId.sequence, result };
-  const mine = [own, ...previous.filter((record) => record.clientId === requestId.clientId)]
-    .sort((a, b) => b.sequence - a.sequence)
-    .slice(0, SESSION_RECORDS_PER_CLIENT_MAX);
-  const otherClients = new Set<string>();
-  const others: SessionRecord[] = [];
+  // Runs on every write: plain loops, no intermediate arrays or Set (session tables are short).
+  const sessions: SessionRecord[] = [own];
+  for (const record of previous) if (record.clientId === requestId.clientId) sessions.push(record);
+  if (sessions.length > 1) sessions.sort((a, b) => b.sequence - a.sequence);
+  if (sessions.length > SESSION_RECORDS_PER_CLIENT_MAX) sessions.length = SESSION_RECORDS_PER_CLIENT_MAX;
+  const otherClients: string[] = [];
   for (const record of previous) {
     if (record.clientId === requestId.clientId) continue;
-    if (!otherClients.has(record.clientId)) {
-      if (otherClients.size >= sessionsMax - 1) continue;
-      otherClients.add(record.clientId);
+    if (!otherClients.includes(record.clientId)) {
+      if (otherClients.length >= sessionsMax - 1) continue;
+      otherClients.push(record.clientId);
     }
-    others.push(record);
+    sessions.push(record);
   }
-  return { value, proposerId, requestId, sessions: [...mine, ...others] };
+  return { value, proposerId, requestId, sessions };
 }

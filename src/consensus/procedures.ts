@@ -37,7 +37,8 @@ import type { ConsensusConfig, ReplicaBugs } from './config.js';
 import { buildPayload, evaluate, lookUpSession } from './evaluate.js';
 import type { ChosenEntry, EntryPayload } from './paxos-log.js';
 import { encodeEntryPayload } from './wire-codec.js';
-import { keyName, type ReplicaCore } from './replica-core.js';
+import { keyName } from '../util/byte-codec.js';
+import type { ReplicaCore } from './replica-core.js';
 import type { RoundTripEstimator } from './round-trip-estimator.js';
 
 export interface ProcedureContext {

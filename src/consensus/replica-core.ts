@@ -27,6 +27,7 @@
  * but persists the key only once it may vote at chosen+1, so a later restart cannot vote early.
  */
 import { assert } from '../util/assert.js';
+import { keyName } from '../util/byte-codec.js';
 import { type Ballot, ballotsEqual, compareBallots, prepareSkipBallot } from './ballot.js';
 import type { ReplicaBugs } from './config.js';
 import { type AcceptAttempt, Instance, summarize } from './instance.js';
@@ -121,13 +122,6 @@ interface ReadTracker {
 
 /** Peers heard from within this many ticks count as equally alive when picking read targets. */
 const READ_TARGET_ALIVE_TICKS = 100;
-
-/** Buffer's native latin1 decoder, called on the Uint8Array itself: no Buffer object per call. */
-const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
-
-export function keyName(key: Uint8Array): string {
-  return latin1Slice.call(key, 0, key.length);
-}
 
 export class ReplicaCore {
   readonly replicaId: number;

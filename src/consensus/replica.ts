@@ -21,7 +21,8 @@ import type { Random } from '../util/random.js';
 import { type ConsensusConfig, type ReplicaBugs, resolveConsensusConfig } from './config.js';
 import { isValidPeerMessage, type PeerMessage } from './messages.js';
 import { executeOperation, type ProcedureContext } from './procedures.js';
-import { keyName, type PersistRecord, ReplicaCore } from './replica-core.js';
+import { keyName } from '../util/byte-codec.js';
+import { type PersistRecord, ReplicaCore } from './replica-core.js';
 import { RoundTripEstimator } from './round-trip-estimator.js';
 
 /** Durable storage of PaxosLog records (one per key). */

@@ -18,7 +18,7 @@
  */
 import type { IterateOptions, OrderedKvEngine, ReadView, WriteOperation } from '../storage/engine.js';
 import { compareBytes } from '../storage/engine.js';
-import { keyName } from './transaction.js';
+import { keyName } from '../util/byte-codec.js';
 import type { ReadOnlySnapshot } from './types.js';
 
 type Entry = [key: Uint8Array, value: Uint8Array];

@@ -20,6 +20,7 @@
  */
 import type { WriteOperation } from '../storage/engine.js';
 import { assert } from '../util/assert.js';
+import { keyName } from '../util/byte-codec.js';
 import type { SubTransaction, Transaction } from './types.js';
 
 /** An exception of some layer whose sub-transaction was already rolled back. */
@@ -28,11 +29,6 @@ export class IsolatedFailure {
 }
 
 export type ApplyOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
-
-/** The key of a write as a Map key (latin1 keeps every byte distinct). */
-export function keyName(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
-}
 
 /**
  * Writes buffered over a read source (the applied state, or a parent transaction); reads see them

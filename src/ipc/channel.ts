@@ -118,9 +118,28 @@ abstract class ChannelEnd {
   }
 }
 
-interface Pending {
-  settle(frame: RingFrame): void;
-  reject(error: PaxosStoreError): void;
+/** The frame type that answers each kind of call. */
+type Answer = 'reply' | 'pong' | 'stats';
+const CALL_NAMES: Readonly<Record<Answer, string>> = { reply: 'a request', pong: 'a ping', stats: 'stats' };
+
+/** A call awaiting its answer: one object per call, no closures (requests are the hot path). */
+class PendingCall {
+  constructor(
+    private readonly answer: Answer,
+    private readonly resolve: (value: never) => void,
+    readonly reject: (error: PaxosStoreError) => void,
+  ) {}
+
+  settle(frame: RingFrame): void {
+    if (frame.type === this.answer) {
+      const value = frame.type === 'reply' ? frame.result : frame.type === 'stats' ? frame.counters : undefined;
+      (this.resolve as (value: unknown) => void)(value);
+    } else if (frame.type === 'failure' && this.answer === 'reply') {
+      this.reject(frame.error);
+    } else {
+      this.reject(new PaxosStoreError('PROTOCOL_ERROR', `a ${frame.type} frame answered ${CALL_NAMES[this.answer]}`));
+    }
+  }
 }
 
 export interface ShardClientOptions {
@@ -130,7 +149,7 @@ export interface ShardClientOptions {
 
 /** The main-thread end: turns `execute` calls into request frames and matches the replies. */
 export class ShardClientChannel extends ChannelEnd {
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, PendingCall>();
   private readonly inFlightMax: number;
   private nextId = 0;
   private shutdownPromise: Promise<void> | undefined;
@@ -154,30 +173,28 @@ export class ShardClientChannel extends ChannelEnd {
    * on that Delos log group's KV applicator instead (the result then carries `logPosition`).
    */
   execute(key: Uint8Array, operation: KeyOperation, requestId: RequestId, logGroup?: string): Promise<RingResult> {
-    const build = (id: number): RingFrame =>
+    const refusal = this.refusal();
+    if (refusal !== null) return Promise.reject(refusal);
+    const id = this.takeFrameId();
+    const frame: RingFrame =
       logGroup === undefined ? { type: 'request', id, key, operation, requestId } : { type: 'request', id, key, operation, requestId, logGroup };
-    return this.call(build, (frame, resolve, reject) => {
-      if (frame.type === 'reply') resolve(frame.result);
-      else if (frame.type === 'failure') reject(frame.error);
-      else reject(new PaxosStoreError('PROTOCOL_ERROR', `a ${frame.type} frame answered a request`));
-    });
+    return this.call(id, frame, 'reply');
   }
 
   /** Round trip through the worker's ring loop (liveness probe, latency measurement). */
   ping(): Promise<void> {
-    return this.call(
-      (id) => ({ type: 'ping', id }),
-      (frame, resolve, reject) => (frame.type === 'pong' ? resolve() : reject(new PaxosStoreError('PROTOCOL_ERROR', `a ${frame.type} frame answered a ping`))),
-    );
+    const refusal = this.refusal();
+    if (refusal !== null) return Promise.reject(refusal);
+    const id = this.takeFrameId();
+    return this.call(id, { type: 'ping', id }, 'pong');
   }
 
   /** The worker's counters (for INFO / status pages). */
   stats(): Promise<Readonly<Record<string, number>>> {
-    return this.call(
-      (id) => ({ type: 'statsRequest', id }),
-      (frame, resolve, reject) =>
-        frame.type === 'stats' ? resolve(frame.counters) : reject(new PaxosStoreError('PROTOCOL_ERROR', `a ${frame.type} frame answered stats`)),
-    );
+    const refusal = this.refusal();
+    if (refusal !== null) return Promise.reject(refusal);
+    const id = this.takeFrameId();
+    return this.call(id, { type: 'statsRequest', id }, 'stats');
   }
 
   /**
@@ -222,24 +239,29 @@ export class ShardClientChannel extends ChannelEnd {
     pending.settle(frame);
   }
 
-  private call<T>(
-    build: (id: number) => RingFrame,
-    match: (frame: RingFrame, resolve: (value: T) => void, reject: (error: PaxosStoreError) => void) => void,
-  ): Promise<T> {
-    if (this.closed || this.shutdownPromise !== undefined) return Promise.reject(new PaxosStoreError('CLOSED', 'shard channel is closed'));
+  private refusal(): PaxosStoreError | null {
+    if (this.closed || this.shutdownPromise !== undefined) return new PaxosStoreError('CLOSED', 'shard channel is closed');
     if (this.pending.size >= this.inFlightMax) {
-      return Promise.reject(new PaxosStoreError('OVERLOADED', `shard has ${this.pending.size} requests in flight (inFlightMax)`));
+      return new PaxosStoreError('OVERLOADED', `shard has ${this.pending.size} requests in flight (inFlightMax)`);
     }
+    return null;
+  }
+
+  private takeFrameId(): number {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) % FRAME_ID_LIMIT;
     assert(!this.pending.has(id), `frame id ${id} still in flight after wrapping`);
+    return id;
+  }
+
+  private call<T>(id: number, frame: RingFrame, answer: Answer): Promise<T> {
     try {
-      this.send(build(id));
+      this.send(frame);
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { settle: (frame) => match(frame, resolve, reject), reject });
+      this.pending.set(id, new PendingCall(answer, resolve as (value: never) => void, reject));
     });
   }
 }

@@ -81,22 +81,36 @@ export const SCHEDULER_LIMITS_DEFAULT: SchedulerLimits = { inFlightMax: 10_000, 
 /** Resumes per turn before the turn is declared runaway (a coroutine that never really waits). */
 const RESUMES_PER_TURN_MAX = 1_000_000;
 
-interface Task {
-  readonly key: string;
-  readonly coroutine: Coroutine<unknown>;
-  readonly complete: Completion<unknown>;
-  wait: Wait | null;
-  deadline: number;
-}
+/**
+ * One coroutine and its bookkeeping. The fields below `deadline` replace per-wait allocations (a
+ * Set of waiters per key, a `{task, value}` entry per resume, a `{task, outcome}` per finish): at
+ * hundreds of requests in flight those were a tenth of a shard's garbage.
+ */
+class Task {
+  wait: Wait | null = null;
+  deadline = 0;
+  /** What the next resume passes to the coroutine (set when it becomes runnable). */
+  resumeValue = true;
+  /** Set when the coroutine ended, until its result is released. */
+  outcome: Outcome<unknown> | null = null;
+  /**
+   * The waiters of one key form a list in wait order: the head is in `waitingByKey`, `nextWaiting`
+   * runs to the tail, and the head's `previousWaiting` points at the tail (appends are O(1)).
+   */
+  nextWaiting: Task | null = null;
+  previousWaiting: Task | null = null;
 
-interface Finished {
-  readonly task: Task;
-  readonly outcome: Outcome<unknown>;
+  constructor(
+    readonly key: string,
+    readonly coroutine: Coroutine<unknown>,
+    readonly complete: Completion<unknown>,
+  ) {}
 }
 
 interface Release {
   readonly sends: ReadonlyMap<number, readonly unknown[]>;
-  readonly finished: readonly Finished[];
+  /** Tasks whose `outcome` is released with these sends. */
+  readonly finished: readonly Task[];
   durable: boolean;
 }
 
@@ -111,14 +125,15 @@ export interface SchedulerOptions {
 export class Scheduler<PersistRecord, Message> {
   private nowTicks = 0;
   private readonly tasks = new Set<Task>();
-  private readonly waitingByKey = new Map<string, Set<Task>>();
+  /** Key → the first task waiting on it (see Task.nextWaiting). */
+  private readonly waitingByKey = new Map<string, Task>();
   /** Unfinished tasks per key (waiting, runnable or running): the per-key limit without scanning `runnable`. */
   private readonly liveByKey = new Map<string, number>();
-  private runnable: Array<{ task: Task; value: boolean }> = [];
+  private runnable: Task[] = [];
   private readonly releases: Release[] = [];
-  private finishedOfTurn: Finished[] = [];
+  private finishedOfTurn: Task[] = [];
   /** Results of this turn that depend only on durable state: completed at the end of the turn. */
-  private durableOfTurn: Finished[] = [];
+  private durableOfTurn: Task[] = [];
   private fatalError: PaxosStoreError | null = null;
 
   constructor(
@@ -151,10 +166,10 @@ export class Scheduler<PersistRecord, Message> {
       complete({ ok: false, error: refusal });
       return false;
     }
-    const task: Task = { key, coroutine, complete: complete as Completion<unknown>, wait: null, deadline: 0 };
+    const task = new Task(key, coroutine, complete as Completion<unknown>);
     this.tasks.add(task);
     this.liveByKey.set(key, (this.liveByKey.get(key) ?? 0) + 1);
-    this.runnable.push({ task, value: true });
+    this.runnable.push(task);
     return true;
   }
 
@@ -175,8 +190,8 @@ export class Scheduler<PersistRecord, Message> {
       if (this.runnable.length === 0) break;
       const batch = this.runnable;
       this.runnable = [];
-      for (const { task, value } of batch) {
-        this.step(task, value);
+      for (const task of batch) {
+        this.step(task, task.resumeValue);
         resumes++;
       }
       assert(resumes < RESUMES_PER_TURN_MAX, 'runaway coroutine: resumed without ever waiting');
@@ -193,7 +208,7 @@ export class Scheduler<PersistRecord, Message> {
     this.releases.length = 0;
     this.finishedOfTurn = [];
     this.durableOfTurn = [];
-    for (const { task } of pending) task.complete({ ok: false, error });
+    for (const task of pending) task.complete({ ok: false, error });
     for (const task of this.tasks) {
       task.coroutine.return(undefined);
       task.complete({ ok: false, error });
@@ -228,30 +243,58 @@ export class Scheduler<PersistRecord, Message> {
     const wait = result.value;
     assert(wait.key === task.key, 'a coroutine waits only on its own key');
     if (wait.until()) {
-      this.runnable.push({ task, value: true });
+      task.resumeValue = true;
+      this.runnable.push(task);
       return;
     }
     task.wait = wait;
     task.deadline = this.nowTicks + Math.max(0, wait.ticks);
-    let waiting = this.waitingByKey.get(task.key);
-    if (waiting === undefined) this.waitingByKey.set(task.key, (waiting = new Set()));
-    waiting.add(task);
+    const head = this.waitingByKey.get(task.key);
+    if (head === undefined) {
+      this.waitingByKey.set(task.key, task);
+      task.previousWaiting = task;
+    } else {
+      const tail = head.previousWaiting!;
+      tail.nextWaiting = task;
+      task.previousWaiting = tail;
+      head.previousWaiting = task;
+    }
   }
 
   private resume(task: Task, value: boolean): void {
     task.wait = null;
-    const waiting = this.waitingByKey.get(task.key);
-    waiting?.delete(task);
-    if (waiting?.size === 0) this.waitingByKey.delete(task.key);
-    this.runnable.push({ task, value });
+    this.unlinkWaiting(task);
+    task.resumeValue = value;
+    this.runnable.push(task);
+  }
+
+  /** Takes a waiting task out of its key's list (see Task.nextWaiting). */
+  private unlinkWaiting(task: Task): void {
+    const head = this.waitingByKey.get(task.key)!;
+    const next = task.nextWaiting;
+    if (task === head) {
+      if (next === null) this.waitingByKey.delete(task.key);
+      else {
+        next.previousWaiting = task.previousWaiting;
+        this.waitingByKey.set(task.key, next);
+      }
+    } else {
+      task.previousWaiting!.nextWaiting = next;
+      if (next !== null) next.previousWaiting = task.previousWaiting;
+      else head.previousWaiting = task.previousWaiting;
+    }
+    task.nextWaiting = null;
+    task.previousWaiting = null;
   }
 
   private wakeTouched(): void {
     for (const key of this.world.takeTouchedKeys()) {
-      const waiting = this.waitingByKey.get(key);
-      if (waiting === undefined) continue;
-      // resume() deletes the task from `waiting`; a Set iterator skips deleted entries and goes on.
-      for (const task of waiting) if (task.wait?.until()) this.resume(task, true);
+      // In wait order; resume() unlinks the task, so its successor is read first.
+      for (let task = this.waitingByKey.get(key) ?? null; task !== null; ) {
+        const next = task.nextWaiting;
+        if (task.wait?.until()) this.resume(task, true);
+        task = next;
+      }
     }
   }
 
@@ -262,13 +305,14 @@ export class Scheduler<PersistRecord, Message> {
     else this.liveByKey.delete(task.key);
     // Asked now, not at the end of the turn: later steps of this turn may change the key's state.
     const durable = this.world.resultIsDurable?.(task.key) === true;
-    (durable ? this.durableOfTurn : this.finishedOfTurn).push({ task, outcome });
+    task.outcome = outcome;
+    (durable ? this.durableOfTurn : this.finishedOfTurn).push(task);
   }
 
   private endTurn(): void {
     const durableResults = this.durableOfTurn;
     this.durableOfTurn = [];
-    for (const { task, outcome } of durableResults) task.complete(outcome);
+    for (const task of durableResults) task.complete(task.outcome!);
     if (this.fatalError !== null) return;
     const { records, sends } = this.world.takeEffects();
     const release: Release = { sends, finished: this.finishedOfTurn, durable: records.length === 0 || this.options.releaseBeforeDurable === true };
@@ -293,7 +337,7 @@ export class Scheduler<PersistRecord, Message> {
     while (this.releases.length > 0 && this.releases[0].durable && this.fatalError === null) {
       const release = this.releases.shift()!;
       for (const [peer, messages] of release.sends) this.world.send(peer, messages as readonly Message[]);
-      for (const { task, outcome } of release.finished) task.complete(outcome);
+      for (const task of release.finished) task.complete(task.outcome!);
     }
   }
 }

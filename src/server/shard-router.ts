@@ -25,21 +25,26 @@ export class ShardRouter implements Router {
     private readonly logGroup?: { readonly name: string; readonly shardIndex: number },
   ) {}
 
-  async execute(key: Uint8Array, operation: KeyOperation, requestId: RequestId): Promise<KeyResult> {
-    if (this.closed) throw new PaxosStoreError('CLOSED', 'replica is shutting down');
-    if (!(key instanceof Uint8Array)) throw new PaxosStoreError('INVALID_ARGUMENT', 'key must be bytes');
+  execute(key: Uint8Array, operation: KeyOperation, requestId: RequestId): Promise<KeyResult> {
+    if (this.closed) return Promise.reject(new PaxosStoreError('CLOSED', 'replica is shutting down'));
+    if (!(key instanceof Uint8Array)) return Promise.reject(new PaxosStoreError('INVALID_ARGUMENT', 'key must be bytes'));
     this.requests++;
     this.inFlight++;
-    try {
-      if (this.logGroup !== undefined) return await this.shards[this.logGroup.shardIndex].execute(key, operation, requestId, this.logGroup.name);
-      return await this.shards[shardOf(key, this.shards.length)].execute(key, operation, requestId);
-    } catch (error) {
-      this.failures++;
-      throw error instanceof PaxosStoreError ? error : new PaxosStoreError('INTERNAL', String(error));
-    } finally {
-      this.inFlight--;
-    }
+    const shard = this.logGroup !== undefined ? this.shards[this.logGroup.shardIndex] : this.shards[shardOf(key, this.shards.length)];
+    // A plain promise chain with handlers made once, not an async function: this runs per request.
+    return shard.execute(key, operation, requestId, this.logGroup?.name).then(this.succeeded, this.failed);
   }
+
+  private readonly succeeded = (result: KeyResult): KeyResult => {
+    this.inFlight--;
+    return result;
+  };
+
+  private readonly failed = (error: unknown): never => {
+    this.inFlight--;
+    this.failures++;
+    throw error instanceof PaxosStoreError ? error : new PaxosStoreError('INTERNAL', String(error));
+  };
 
   /** Refuses new requests (CLOSED); in-flight ones still complete. */
   close(): void {

@@ -140,6 +140,12 @@ const f64Bytes = new Uint8Array(f64Scratch.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Buffer's native UTF-8 decoder, called on a Uint8Array directly (no Buffer object per string). */
 const utf8Slice = Buffer.prototype.utf8Slice as (this: Uint8Array, start: number, end: number) => string;
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
+
+/** Key bytes as a Map key: latin1 keeps every byte distinct, and no Buffer object is made per call. */
+export function keyName(key: Uint8Array): string {
+  return latin1Slice.call(key, 0, key.length);
+}
 
 /** Up to this many bytes, copying byte by byte beats allocating a view for TypedArray#set. */
 const SMALL_COPY_BYTES = 64;

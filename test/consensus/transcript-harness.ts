@@ -22,7 +22,7 @@ import type { KeyOperation } from '../../src/api/operations.js';
 import { formatBallot } from '../../src/consensus/ballot.js';
 import type { PeerMessage } from '../../src/consensus/messages.js';
 import type { AcceptorState } from '../../src/consensus/paxos-log.js';
-import { keyName } from '../../src/consensus/replica-core.js';
+import { keyName } from '../../src/util/byte-codec.js';
 import { Replica } from '../../src/consensus/replica.js';
 import { Random } from '../../src/util/random.js';
 

@@ -5,7 +5,7 @@ import type { HistoryOperation } from '../../src/check/history.js';
 import { checkLinearizability } from '../../src/check/linearizability.js';
 import { AppliedState } from '../../src/engines/applied-state.js';
 import { BASE_ENGINE_DEFAULTS, BaseEngine } from '../../src/engines/base-engine.js';
-import { keyName } from '../../src/engines/transaction.js';
+import { keyName } from '../../src/util/byte-codec.js';
 import { PaxosStoreError } from '../../src/errors.js';
 import { SimLogCluster } from '../../src/log/sim-cluster.js';
 import { VirtualLog } from '../../src/log/virtual-log.js';

@@ -17,6 +17,7 @@
  */
 import type { Consistency, KeyOperation, KeyResult, RequestId } from '../../api/operations.js';
 import type { Router, RouterInfo } from '../../router/types.js';
+import { keyName } from '../../util/byte-codec.js';
 
 /** What INFO, CLIENT LIST and CONFIG GET report about the server around a session. */
 export interface ServerFacts {
@@ -41,8 +42,8 @@ export class Session {
   commandsProcessed = 0;
   lastCommand = '';
   private sequence = 0;
-  /** key (latin1) → a promise that settles when this connection's last operation on it has. */
-  private readonly keyTails = new Map<string, Promise<void>>();
+  /** key (latin1) → this connection's last unfinished operation on it (its result promise). */
+  private readonly keyTails = new Map<string, Promise<KeyResult>>();
 
   constructor(
     readonly id: number,
@@ -57,15 +58,21 @@ export class Session {
   /** Runs one key operation, after this connection's earlier unfinished operations on the same key. */
   execute(key: Uint8Array, operation: KeyOperation): Promise<KeyResult> {
     const requestId: RequestId = { clientId: this.clientId, timestampMs: this.clock(), sequence: ++this.sequence };
-    const name = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+    const name = keyName(key);
     const previous = this.keyTails.get(name);
-    const run = () => this.router.execute(key, operation, requestId);
-    const result = previous === undefined ? run() : previous.then(run);
-    const settled = result.then(settle, settle);
-    this.keyTails.set(name, settled);
-    settled.then(() => {
-      if (this.keyTails.get(name) === settled) this.keyTails.delete(name);
-    });
+    let result: Promise<KeyResult>;
+    if (previous === undefined) {
+      result = this.router.execute(key, operation, requestId);
+    } else {
+      const run = (): Promise<KeyResult> => this.router.execute(key, operation, requestId);
+      result = previous.then(run, run);
+    }
+    this.keyTails.set(name, result);
+    // One reaction per operation (this runs per command): forget the key once its last operation settled.
+    const forget = (): void => {
+      if (this.keyTails.get(name) === result) this.keyTails.delete(name);
+    };
+    result.then(forget, forget);
     return result;
   }
 
@@ -90,5 +97,3 @@ export class Session {
     return fields.join(' ');
   }
 }
-
-function settle(): void {}
