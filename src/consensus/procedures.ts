@@ -38,7 +38,7 @@ import { buildPayload, evaluate, lookUpSession } from './evaluate.js';
 import type { ChosenEntry, EntryPayload } from './paxos-log.js';
 import { encodeEntryPayload } from './wire-codec.js';
 import { keyName } from '../util/byte-codec.js';
-import type { ReplicaCore } from './replica-core.js';
+import type { KeyHandle, ReplicaCore } from './replica-core.js';
 import type { RoundTripEstimator } from './round-trip-estimator.js';
 
 export interface ProcedureContext {
@@ -55,15 +55,17 @@ type PhaseOutcome = 'decided' | 'ready' | 'preempted' | 'timeout';
 
 /** The coroutine of one client request on one key. */
 export function* executeOperation(context: ProcedureContext, key: Uint8Array, operation: KeyOperation, requestId: RequestId): Coroutine<KeyResult> {
-  const name = keyName(key);
+  // The key's state is looked up once, here: every core call below takes the handle (it stays
+  // valid while this coroutine lives, see ReplicaCore's KeyState).
+  const handle = context.core.handle(keyName(key));
   if (operation.kind === 'get') {
-    const entry = operation.consistency === 'local' ? context.core.chosen(name) : yield* consistentRead(context, name);
+    const entry = operation.consistency === 'local' ? context.core.chosen(handle) : yield* consistentRead(context, handle);
     return { applied: true, version: entry.entryId, value: entry.payload?.value ?? null };
   }
-  return yield* write(context, name, operation, requestId);
+  return yield* write(context, handle, operation, requestId);
 }
 
-function* write(context: ProcedureContext, name: string, operation: KeyOperation, requestId: RequestId): Coroutine<KeyResult> {
+function* write(context: ProcedureContext, key: KeyHandle, operation: KeyOperation, requestId: RequestId): Coroutine<KeyResult> {
   const { core, config } = context;
   let lastFailure: ProposeOutcome = 'contention';
   // Two bounds. `failures` counts attempts whose own proposal failed (no quorum, pre-empted).
@@ -73,7 +75,7 @@ function* write(context: ProcedureContext, name: string, operation: KeyOperation
   // deadline still applies).
   let failures = 0;
   for (let attempt = 0; failures < config.writeAttemptsMax && attempt < config.writeAttemptsMax * PROGRESS_ROUNDS_FACTOR; attempt++) {
-    const chosen = core.chosen(name);
+    const chosen = core.chosen(key);
     const session = lookUpSession(chosen, requestId);
     if (session.kind === 'duplicate') return session.result;
     if (session.kind === 'superseded') {
@@ -81,14 +83,14 @@ function* write(context: ProcedureContext, name: string, operation: KeyOperation
     }
     const evaluation = evaluate(operation, chosen);
     if (evaluation.kind !== 'write') {
-      const confirmed = yield* consistentRead(context, name);
+      const confirmed = yield* consistentRead(context, key);
       if (confirmed.entryId !== chosen.entryId) continue;
       if (evaluation.kind === 'wrongType') throw new PaxosStoreError('WRONG_TYPE', evaluation.message);
       return evaluation.result;
     }
     // Encoded once here; the record and every message copy these bytes (wire-codec.ts EncodedPayload).
     const payload = encodeEntryPayload(buildPayload(chosen, evaluation.value, evaluation.result, core.replicaId, requestId, config.sessionsMax));
-    const outcome = yield* propose(context, name, chosen.entryId + 1, payload);
+    const outcome = yield* propose(context, key, chosen.entryId + 1, payload);
     if (outcome === 'noQuorum' || outcome === 'contention') {
       lastFailure = outcome;
       failures++;
@@ -103,28 +105,28 @@ function* write(context: ProcedureContext, name: string, operation: KeyOperation
 const PROGRESS_ROUNDS_FACTOR = 16;
 
 /** Returns an entry confirmed to be the latest chosen one at some point during the call. */
-function* consistentRead(context: ProcedureContext, name: string): Generator<Wait, ChosenEntry, boolean> {
+function* consistentRead(context: ProcedureContext, key: KeyHandle): Generator<Wait, ChosenEntry, boolean> {
   const { core, config } = context;
-  if (context.bugs.localReadWithoutMajority) return core.chosen(name);
+  if (context.bugs.localReadWithoutMajority) return core.chosen(key);
   // As for writes: a round restarted because a newer entry was chosen meanwhile is progress on
   // the key, so it counts against the larger bound only; rounds that end without a decision
   // count against readRoundsMax.
   let stalledRounds = 0;
-  let chosenId = core.chosen(name).entryId;
+  let chosenId = core.chosen(key).entryId;
   // The first round asks only as many peers as a majority needs when this replica's own state is
   // clean (ReplicaCore.beginRead); a round like that which does not decide is repeated with all.
   let widen = false;
   for (
     let round = 0;
     stalledRounds < config.readRoundsMax && round < config.readRoundsMax * PROGRESS_ROUNDS_FACTOR;
-    round++, stalledRounds += core.chosen(name).entryId === chosenId ? 1 : 0
+    round++, stalledRounds += core.chosen(key).entryId === chosenId ? 1 : 0
   ) {
-    chosenId = core.chosen(name).entryId;
-    const partial = !widen && core.ownStateClean(name);
-    const readId = core.beginRead(name, partial ? 'majority' : 'all');
+    chosenId = core.chosen(key).entryId;
+    const partial = !widen && core.ownStateClean(key);
+    const readId = core.beginRead(key, partial ? 'majority' : 'all');
     const readStartTick = core.now;
     const canDecide = (): boolean => {
-      if (core.chosen(name).entryId !== chosenId) return true;
+      if (core.chosen(key).entryId !== chosenId) return true;
       const status = core.readStatus(readId);
       return (
         status.clean >= core.majority ||
@@ -134,16 +136,16 @@ function* consistentRead(context: ProcedureContext, name: string): Generator<Wai
       );
     };
     try {
-      yield { key: name, until: canDecide, ticks: context.roundTrips.readTimeoutTicks() };
-      if (core.chosen(name).entryId !== chosenId) continue;
+      yield { key: key.name, until: canDecide, ticks: context.roundTrips.readTimeoutTicks() };
+      if (core.chosen(key).entryId !== chosenId) continue;
       const status = core.readStatus(readId);
       if (status.clean >= core.majority) {
         context.roundTrips.observe(core.now - readStartTick);
-        return core.chosen(name);
+        return core.chosen(key);
       }
       if (status.aheadPeer !== null) {
-        core.requestFetch(name, status.aheadPeer);
-        yield { key: name, until: () => core.chosen(name).entryId !== chosenId, ticks: context.roundTrips.readTimeoutTicks() };
+        core.requestFetch(key, status.aheadPeer);
+        yield { key: key.name, until: () => core.chosen(key).entryId !== chosenId, ticks: context.roundTrips.readTimeoutTicks() };
         continue;
       }
       // Timed out without a clean majority: the wait is a lower bound of the round trip, so the
@@ -159,8 +161,8 @@ function* consistentRead(context: ProcedureContext, name: string): Generator<Wai
     } finally {
       core.endRead(readId);
     }
-    const outcome = yield* propose(context, name, chosenId + 1, null);
-    if (outcome === 'nothingToFinish' && core.chosen(name).entryId === chosenId) return core.chosen(name);
+    const outcome = yield* propose(context, key, chosenId + 1, null);
+    if (outcome === 'nothingToFinish' && core.chosen(key).entryId === chosenId) return core.chosen(key);
   }
   throw new PaxosStoreError('TIMEOUT', 'consistent read could not confirm the latest value in time');
 }
@@ -170,65 +172,65 @@ function* consistentRead(context: ProcedureContext, name: string): Generator<Wai
  * nothing at all when `payload` is null: returns 'nothingToFinish' when a majority promised and
  * none of them had accepted anything).
  */
-function* propose(context: ProcedureContext, name: string, entryId: number, payload: EntryPayload | null): Generator<Wait, ProposeOutcome, boolean> {
+function* propose(context: ProcedureContext, key: KeyHandle, entryId: number, payload: EntryPayload | null): Generator<Wait, ProposeOutcome, boolean> {
   const { core, config } = context;
-  const decided = (): boolean => core.chosen(name).entryId >= entryId;
+  const decided = (): boolean => core.chosen(key).entryId >= entryId;
   // One proposal per key per replica at a time: requests queue here instead of duelling each
   // other with ever higher ballots (they would livelock under load). Waiting is bounded.
   const slotWaitTicks = config.phaseTimeoutTicks * config.proposeRoundsMax;
-  for (let waited = 0; core.isProposing(name); waited += config.resendTicks) {
+  for (let waited = 0; core.isProposing(key); waited += config.resendTicks) {
     if (waited >= slotWaitTicks) return 'contention';
-    yield { key: name, until: () => decided() || !core.isProposing(name), ticks: config.resendTicks };
+    yield { key: key.name, until: () => decided() || !core.isProposing(key), ticks: config.resendTicks };
     if (decided()) return 'decided';
   }
   // A rebuilding replica proposes only where it may vote; the key advances by other replicas'
   // writes meanwhile, and catch-up brings this replica past its threshold. It asks for that
   // catch-up itself: voters answer a write's proposer only (replica-core.ts onPaxos), so a
   // learner does not overhear the decisions it needs.
-  for (let waited = 0; !core.canVote(name); waited += config.resendTicks) {
+  for (let waited = 0; !core.canVote(key); waited += config.resendTicks) {
     if (waited >= slotWaitTicks) return 'noQuorum';
-    for (const peer of core.peers) core.requestFetch(name, peer);
-    yield { key: name, until: () => decided() || core.canVote(name), ticks: config.resendTicks };
+    for (const peer of core.peers) core.requestFetch(key, peer);
+    yield { key: key.name, until: () => decided() || core.canVote(key), ticks: config.resendTicks };
     if (decided()) return 'decided';
-    if (core.isProposing(name)) return 'contention';
+    if (core.isProposing(key)) return 'contention';
   }
-  core.beginProposing(name);
+  core.beginProposing(key);
   try {
-    return yield* proposeRounds(context, name, entryId, payload);
+    return yield* proposeRounds(context, key, entryId, payload);
   } finally {
-    core.endProposing(name);
+    core.endProposing(key);
   }
 }
 
-function* proposeRounds(context: ProcedureContext, name: string, entryId: number, payload: EntryPayload | null): Generator<Wait, ProposeOutcome, boolean> {
+function* proposeRounds(context: ProcedureContext, key: KeyHandle, entryId: number, payload: EntryPayload | null): Generator<Wait, ProposeOutcome, boolean> {
   const { core, config, random } = context;
-  const decided = (): boolean => core.chosen(name).entryId >= entryId;
+  const decided = (): boolean => core.chosen(key).entryId >= entryId;
   let failure: ProposeOutcome = 'contention';
   for (let round = 0; round < config.proposeRoundsMax; round++) {
     if (decided()) return 'decided';
     if (round > 0) {
       const backoffTicks = 1 + random.int(config.backoffTicks * 2 ** Math.min(round, 6));
-      yield { key: name, until: decided, ticks: backoffTicks };
+      yield { key: key.name, until: decided, ticks: backoffTicks };
       if (decided()) return 'decided';
     }
-    if (core.chosen(name).entryId + 1 !== entryId) return 'decided';
+    if (core.chosen(key).entryId + 1 !== entryId) return 'decided';
     let ballot: Ballot;
-    if (payload !== null && round === 0 && core.canPrepareSkip(name)) {
-      ballot = core.acceptDirect(name, payload);
+    if (payload !== null && round === 0 && core.canPrepareSkip(key)) {
+      ballot = core.acceptDirect(key, payload);
     } else {
-      ballot = core.prepare(name);
-      const promised = (): boolean => core.instance(name).promisedCount(ballot) >= core.majority;
-      const phase1 = yield* awaitPhase(context, name, entryId, ballot, promised);
+      ballot = core.prepare(key);
+      const promised = (): boolean => core.instance(key).promisedCount(ballot) >= core.majority;
+      const phase1 = yield* awaitPhase(context, key, entryId, ballot, promised);
       if (phase1 === 'decided') return 'decided';
       if (phase1 !== 'ready') {
         failure = phase1 === 'timeout' ? 'noQuorum' : 'contention';
         continue;
       }
-      const attempt = core.maybeAccept(name, ballot, payload);
+      const attempt = core.maybeAccept(key, ballot, payload);
       if (attempt === 'nothingToFinish') return 'nothingToFinish';
       if (attempt !== 'accepted') continue;
     }
-    const phase2 = yield* awaitPhase(context, name, entryId, ballot, decided);
+    const phase2 = yield* awaitPhase(context, key, entryId, ballot, decided);
     if (phase2 === 'decided' || decided()) return 'decided';
     failure = phase2 === 'timeout' ? 'noQuorum' : 'contention';
   }
@@ -239,22 +241,22 @@ function* proposeRounds(context: ProcedureContext, name: string, entryId: number
  * Waits for `goal`, retransmitting the own state at the estimator's resend interval, until
  * preempted or timed out. Its duration (or its timeout) is a round-trip sample.
  */
-function* awaitPhase(context: ProcedureContext, name: string, entryId: number, ballot: Ballot, goal: () => boolean): Generator<Wait, PhaseOutcome, boolean> {
+function* awaitPhase(context: ProcedureContext, key: KeyHandle, entryId: number, ballot: Ballot, goal: () => boolean): Generator<Wait, PhaseOutcome, boolean> {
   const { core, roundTrips } = context;
-  const decided = (): boolean => core.chosen(name).entryId >= entryId;
-  const preempted = (): boolean => core.isPreempted(name, entryId, ballot);
+  const decided = (): boolean => core.chosen(key).entryId >= entryId;
+  const preempted = (): boolean => core.isPreempted(key, entryId, ballot);
   const until = (): boolean => decided() || goal() || preempted();
   const startTick = core.now;
   const timeoutTicks = roundTrips.phaseTimeoutTicks();
   for (let waited = 0; waited < timeoutTicks; ) {
     const intervalTicks = roundTrips.resendTicks();
-    yield { key: name, until, ticks: intervalTicks };
+    yield { key: key.name, until, ticks: intervalTicks };
     if (decided() || goal()) {
       roundTrips.observe(core.now - startTick);
       return decided() ? 'decided' : 'ready';
     }
     if (preempted()) return 'preempted';
-    core.broadcastState(name);
+    core.broadcastState(key);
     roundTrips.resends++;
     waited += intervalTicks;
   }

@@ -53,32 +53,59 @@ export interface ReplicaCoreOptions {
   readonly bugs?: ReplicaBugs;
 }
 
-interface KeyState {
-  readonly key: Uint8Array;
-  readonly name: string;
+/**
+ * Everything this replica keeps about one key. Also the handle a request's coroutine holds for its
+ * key (KeyHandle): core methods take it instead of the key name, which saves a lookup in a Map of
+ * up to keysInMemoryMax keys on every call (a write made about twenty). A handle stays valid while
+ * a coroutine on its key is alive, because eviction skips such keys (evictIdle's `isIdle`).
+ */
+class KeyState {
   chosen: ChosenEntry;
   instance: Instance;
-  lastFetchTick: number;
+  lastFetchTick = Number.NEGATIVE_INFINITY;
   /** Last tick we pushed our chosen entry to each lagging peer (pushes are full snapshots); null until the first push, since most keys never lag. */
-  lastPushTick: Map<number, number> | null;
+  lastPushTick: Map<number, number> | null = null;
   /** This replica votes (promises, accepts, persists) only on entries ≥ this (rebuild, header). */
   votingFromEntry: number;
   /** Records of this key handed to a group commit that is not durable yet (no eviction until 0). */
-  pendingCommits: number;
+  pendingCommits = 0;
   /** The rebuild probe of this key while its voting threshold is unknown. */
-  probe: { readId: number; sentTick: number; readonly replies: Map<number, ReadReplyMessage> } | null;
+  probe: { readId: number; sentTick: number; readonly replies: Map<number, ReadReplyMessage> } | null = null;
   /**
    * True when `chosen` is known chosen from durable states alone (see isChosenDurable): results
    * that depend on it may be released before this replica's next group commit.
    */
-  chosenDurable: boolean;
+  chosenDurable = true; // read from the durable record (or nothing chosen yet)
   /** The ballot the chosen entry was decided at, when learned from votes here (memory only). */
-  chosenBallot: Ballot | null;
+  chosenBallot: Ballot | null = null;
   /** The highest ballot this replica's own DURABLE record holds as accepted for the open entry. */
   durableAccepted: { readonly entryId: number; readonly ballot: Ballot } | null;
   /** Used since eviction last passed it (CLOCK): such a key goes to the back of the Map instead. */
-  referenced: boolean;
+  referenced = false;
+  /** A proposal of this replica is in progress on the key (one proposer per key per replica). */
+  proposing = false;
+  /** Dropped from memory by eviction: a handle to it must not be used again. */
+  evicted = false;
+
+  constructor(
+    readonly key: Uint8Array,
+    readonly name: string,
+    record: PaxosLogRecord,
+    instance: Instance,
+    votingFromEntry: number,
+  ) {
+    this.chosen = record.chosen;
+    this.instance = instance;
+    this.votingFromEntry = votingFromEntry;
+    this.durableAccepted = record.open.accepted === null ? null : { entryId: record.chosen.entryId + 1, ballot: record.open.accepted.ballot };
+  }
 }
+
+/** A request coroutine's reference to its key's state (see KeyState). */
+export type KeyHandle = KeyState;
+
+/** A key as core methods accept it: its bytes, its name (latin1 of the bytes) or a handle. */
+export type KeyRef = Uint8Array | string | KeyHandle;
 
 /** A record handed to a group commit, with what it persisted, to learn what became durable (onCommitted). */
 interface CommitRecord extends PersistRecord {
@@ -136,8 +163,6 @@ export class ReplicaCore {
   /** The key state `state()` returned last (see there); never an evicted one. */
   private lastState: KeyState | null = null;
   private readonly reads = new Map<number, ReadTracker>();
-  /** Keys with a proposal in progress here: one proposer per key per replica, so a replica's own requests never duel. */
-  private readonly proposing = new Set<string>();
   /** Rebuild probes in flight: read id → key name. */
   private readonly probes = new Map<number, string>();
   private nextReadId = 1;
@@ -152,7 +177,7 @@ export class ReplicaCore {
   private readonly readTargetHeard: number[] = [];
   private readonly readTargetScratch: number[] = [];
   private nowTicks = 0;
-  private readonly dirty = new Map<string, KeyState>();
+  private readonly dirty = new Set<KeyState>();
   /** Keys whose own state is owed to peers at the end of the turn → bit i set for this.peers[i]. */
   private readonly stateSends = new Map<KeyState, number>();
   private sends = new Map<number, PeerMessage[]>();
@@ -175,11 +200,11 @@ export class ReplicaCore {
 
   // ── queries ────────────────────────────────────────────────────────────────────────────────
 
-  chosen(key: Uint8Array | string): ChosenEntry {
+  chosen(key: KeyRef): ChosenEntry {
     return this.state(key).chosen;
   }
 
-  instance(key: Uint8Array | string): Instance {
+  instance(key: KeyRef): Instance {
     return this.state(key).instance;
   }
 
@@ -188,7 +213,7 @@ export class ReplicaCore {
   }
 
   /** False while a rebuilding replica may not vote on the key's open entry (see the header). */
-  canVote(key: Uint8Array | string): boolean {
+  canVote(key: KeyRef): boolean {
     const state = this.state(key);
     return state.instance.entryId >= state.votingFromEntry;
   }
@@ -206,7 +231,7 @@ export class ReplicaCore {
 
   takeEffects(): { records: PersistRecord[]; sends: Map<number, PeerMessage[]> } {
     const records: PersistRecord[] = [];
-    for (const state of this.dirty.values()) {
+    for (const state of this.dirty) {
       // A learner key is kept in memory only: a durable record would let a restart vote too early.
       if (state.instance.entryId < state.votingFromEntry) continue;
       const record: PaxosLogRecord = { chosen: state.chosen, open: state.instance.own };
@@ -292,9 +317,10 @@ export class ReplicaCore {
         secondChances.push(state);
         continue;
       }
-      const busy = state.pendingCommits > 0 || state.probe !== null || this.dirty.has(name) || this.stateSends.has(state) || this.proposing.has(name);
+      const busy = state.pendingCommits > 0 || state.probe !== null || this.dirty.has(state) || this.stateSends.has(state) || state.proposing;
       if (busy || !isIdle(name)) continue;
       this.keys.delete(name);
+      state.evicted = true;
       if (this.lastState === state) this.lastState = null;
       evicted++;
     }
@@ -322,7 +348,7 @@ export class ReplicaCore {
   // ── proposer actions (called by request coroutines) ─────────────────────────────────────────
 
   /** Starts phase 1 at a ballot above every round seen for the open entry; returns the ballot. */
-  prepare(key: Uint8Array | string): Ballot {
+  prepare(key: KeyRef): Ballot {
     const state = this.state(key);
     assert(this.canVote(key), 'only a voting replica prepares');
     const ballot: Ballot = { round: state.instance.highestRound() + 1, replicaId: this.replicaId };
@@ -343,7 +369,7 @@ export class ReplicaCore {
    * round 0 there (the others prepare at round ≥ 1, which pre-empts it). A rebuilding replica never
    * votes at entry 1 (its threshold is at least 2), so a wiped owner cannot reuse the ballot.
    */
-  canPrepareSkip(key: Uint8Array | string): boolean {
+  canPrepareSkip(key: KeyRef): boolean {
     const state = this.state(key);
     if (!state.instance.isPristine() || !this.canVote(key)) return false;
     const owner = state.chosen.entryId === 0 ? this.firstEntryOwner(state.key) : state.chosen.payload?.proposerId;
@@ -357,7 +383,7 @@ export class ReplicaCore {
     return this.sortedReplicaIds[hash % this.sortedReplicaIds.length];
   }
 
-  acceptDirect(key: Uint8Array | string, payload: EntryPayload): Ballot {
+  acceptDirect(key: KeyRef, payload: EntryPayload): Ballot {
     assert(this.canPrepareSkip(key), 'prepare-skip only for the proposer of the last chosen entry');
     const state = this.state(key);
     const ballot = prepareSkipBallot(this.replicaId);
@@ -367,7 +393,7 @@ export class ReplicaCore {
     return ballot;
   }
 
-  maybeAccept(key: Uint8Array | string, ballot: Ballot, payload: EntryPayload | null): AcceptAttempt {
+  maybeAccept(key: KeyRef, ballot: Ballot, payload: EntryPayload | null): AcceptAttempt {
     const state = this.state(key);
     const before = state.instance.own;
     const attempt = state.instance.maybeAccept(ballot, payload);
@@ -379,34 +405,42 @@ export class ReplicaCore {
   }
 
   /** True when the own promise of the open entry went above `ballot` (another proposer won). */
-  isPreempted(key: Uint8Array | string, entryId: number, ballot: Ballot): boolean {
+  isPreempted(key: KeyRef, entryId: number, ballot: Ballot): boolean {
     const state = this.state(key);
     return state.instance.entryId === entryId && compareBallots(state.instance.own.promised, ballot) > 0;
   }
 
-  isProposing(key: string): boolean {
-    return this.proposing.has(key);
+  /** True while a proposal of this replica is in progress on the key: one at a time, so a replica's own requests never duel. */
+  isProposing(key: KeyRef): boolean {
+    return this.state(key).proposing;
   }
 
-  beginProposing(key: string): void {
-    assert(!this.proposing.has(key), 'one proposer per key per replica');
-    this.proposing.add(key);
+  beginProposing(key: KeyRef): void {
+    const state = this.state(key);
+    assert(!state.proposing, 'one proposer per key per replica');
+    state.proposing = true;
   }
 
-  endProposing(key: string): void {
-    this.proposing.delete(key);
-    this.touched.add(key); // wakes the next request waiting to propose on this key
+  endProposing(key: KeyRef): void {
+    const state = this.state(key);
+    state.proposing = false;
+    this.touched.add(state.name); // wakes the next request waiting to propose on this key
+  }
+
+  /** The handle of a key for a request coroutine on it (see KeyState). */
+  handle(name: string): KeyHandle {
+    return this.state(name);
   }
 
   /** Retransmits the own state of the open entry to every peer (lost messages, restarted peers). */
-  broadcastState(key: Uint8Array | string): void {
+  broadcastState(key: KeyRef): void {
     const state = this.state(key);
     if (!this.canVote(key)) return;
     this.scheduleStateSends(state, this.allPeerBits);
   }
 
   /** Asks `peer` for its chosen entry of the key (it reported a later one). */
-  requestFetch(key: Uint8Array | string, peer: number): void {
+  requestFetch(key: KeyRef, peer: number): void {
     const state = this.state(key);
     this.send(peer, { type: 'fetch', key: state.key, chosenId: state.chosen.entryId });
     state.lastFetchTick = this.nowTicks;
@@ -421,7 +455,7 @@ export class ReplicaCore {
    * replica's own state is clean, which is the common case. The procedure widens to 'all' when a
    * partial round does not decide (readStatus().pending reaches 0 without a clean majority).
    */
-  beginRead(key: Uint8Array | string, fanout: 'majority' | 'all' = 'all'): number {
+  beginRead(key: KeyRef, fanout: 'majority' | 'all' = 'all'): number {
     const state = this.state(key);
     // Reads of one key that start in the same turn share one round: its queries leave with this
     // turn's effects, after every read that joins it began, so every answer was given after each
@@ -442,7 +476,7 @@ export class ReplicaCore {
   }
 
   /** True when this replica's own state vouches for its chosen entry (see readStatus). */
-  ownStateClean(key: Uint8Array | string): boolean {
+  ownStateClean(key: KeyRef): boolean {
     const state = this.state(key);
     return state.instance.own.accepted === null && this.canVote(state.name);
   }
@@ -542,7 +576,12 @@ export class ReplicaCore {
 
   // ── internals ───────────────────────────────────────────────────────────────────────────────
 
-  private state(key: Uint8Array | string): KeyState {
+  private state(key: KeyRef): KeyState {
+    if (key instanceof KeyState) {
+      assert(!key.evicted, 'a key handle is used only while its key is in memory');
+      key.referenced = true;
+      return key;
+    }
     const name = typeof key === 'string' ? key : keyName(key);
     // A request's coroutine asks about its key several times in a row (chosen, canVote, accept…):
     // the last key found skips the lookup in a Map of up to keysInMemoryMax entries.
@@ -563,21 +602,8 @@ export class ReplicaCore {
     const stored = this.options.load(bytes);
     const record: PaxosLogRecord = stored === undefined ? { chosen: EMPTY_CHOSEN_ENTRY, open: PRISTINE_ACCEPTOR_STATE } : decodePaxosLog(stored);
     const mustProbe = stored === undefined && this.options.rebuilding === true;
-    state = {
-      key: bytes,
-      name,
-      chosen: record.chosen,
-      instance: new Instance(record.chosen.entryId + 1, this.replicaId, this.replicaIds, record.open, this.bugs),
-      lastFetchTick: Number.NEGATIVE_INFINITY,
-      lastPushTick: null,
-      votingFromEntry: mustProbe ? Number.POSITIVE_INFINITY : 0,
-      pendingCommits: 0,
-      probe: null,
-      chosenDurable: true, // read from the durable record (or nothing chosen yet)
-      chosenBallot: null,
-      durableAccepted: record.open.accepted === null ? null : { entryId: record.chosen.entryId + 1, ballot: record.open.accepted.ballot },
-      referenced: false,
-    };
+    const instance = new Instance(record.chosen.entryId + 1, this.replicaId, this.replicaIds, record.open, this.bugs);
+    state = new KeyState(bytes, name, record, instance, mustProbe ? Number.POSITIVE_INFINITY : 0);
     this.keys.set(name, state);
     if (mustProbe) this.sendProbe(state);
     return state;
@@ -602,7 +628,7 @@ export class ReplicaCore {
     this.probes.delete(probe.readId);
     state.probe = null;
     state.votingFromEntry = this.bugs.rebuildWithoutProbe ? 0 : highest + 2;
-    this.dirty.set(state.name, state); // persisted now if the key already reached the threshold
+    this.dirty.add(state); // persisted now if the key already reached the threshold
     this.touched.add(state.name);
   }
 
@@ -652,7 +678,7 @@ export class ReplicaCore {
       //   on the proposer's next message.
       // With 3 replicas a prepare-skip write costs 4 messages instead of 6. An accept that does
       // not decide (5 replicas) is still broadcast: the other voters learn the decision from it.
-      this.dirty.set(state.name, state);
+      this.dirty.add(state);
       this.touched.add(state.name);
       this.scheduleStateSends(state, this.peerBit(from));
     } else if (ownChanged) this.ownStateChanged(state);
@@ -691,13 +717,13 @@ export class ReplicaCore {
     state.chosenBallot = null;
     state.durableAccepted = null;
     state.instance = new Instance(entry.entryId + 1, this.replicaId, this.replicaIds, PRISTINE_ACCEPTOR_STATE, this.bugs);
-    this.dirty.set(state.name, state);
+    this.dirty.add(state);
     this.touched.add(state.name);
   }
 
   /** Own state changed: persist it, and tell everyone (all replicas learn from all, Algorithm 1). */
   private ownStateChanged(state: KeyState): void {
-    this.dirty.set(state.name, state);
+    this.dirty.add(state);
     this.touched.add(state.name);
     this.scheduleStateSends(state, this.allPeerBits);
   }
